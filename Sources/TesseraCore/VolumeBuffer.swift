@@ -1,0 +1,227 @@
+/// A dense N-D array of voxels that covers a box of some index space, in C order (last axis
+/// fastest).
+///
+/// The buffer knows *where* it is: `box` places it in the coordinates of the view, chunk grid or
+/// output it was cut from, so copies between buffers are expressed in shared coordinates and
+/// clipped to what both hold. A value type with copy-on-write storage.
+public struct VolumeBuffer<Element: VoxelElement>: Sendable {
+  /// The region of index space this buffer holds.
+  public private(set) var box: Box
+  /// The voxels, C order over `box`.
+  public var storage: [Element]
+
+  /// A buffer covering `box`, every voxel `value`.
+  public init(box: Box, repeating value: Element = .zero) {
+    self.box = box
+    self.storage = [Element](repeating: value, count: box.volume)
+  }
+
+  /// A buffer `[0, shape)`, every voxel `value`.
+  public init(shape: [Int], repeating value: Element = .zero) {
+    self.init(box: Box(shape: shape), repeating: value)
+  }
+
+  /// A buffer over `box` holding `storage` in C order.
+  ///
+  /// - Throws: ``GeometryError/rankMismatch(expected:got:what:)`` when the element count is not
+  ///   the box's volume.
+  public init(box: Box, storage: [Element]) throws(GeometryError) {
+    guard storage.count == box.volume else {
+      throw .rankMismatch(expected: box.volume, got: storage.count, what: "elements for box \(box)")
+    }
+    self.box = box
+    self.storage = storage
+  }
+
+  /// Number of axes.
+  @inlinable public var rank: Int { box.rank }
+  /// Extent per axis.
+  public var shape: [Int] { box.shape }
+  /// Number of voxels.
+  @inlinable public var count: Int { storage.count }
+
+  /// Element strides per axis (C order).
+  public var strides: [Int] { Self.strides(for: box.shape) }
+
+  /// C-order strides of an array of `shape`.
+  @inlinable public static func strides(for shape: [Int]) -> [Int] {
+    var s = [Int](repeating: 1, count: shape.count)
+    var acc = 1
+    for d in stride(from: shape.count - 1, through: 0, by: -1) {
+      s[d] = acc
+      acc *= shape[d]
+    }
+    return s
+  }
+
+  /// Offset in `storage` of the voxel at `index` (in the buffer's coordinates, i.e. inside `box`).
+  @inlinable public func offset(of index: [Int]) -> Int {
+    precondition(box.contains(index), "index \(index) outside buffer box \(box)")
+    var o = 0
+    for d in 0..<rank { o = o * (box.upper[d] - box.lower[d]) + (index[d] - box.lower[d]) }
+    return o
+  }
+
+  /// The voxel at `index`, in the buffer's coordinates.
+  public subscript(index: [Int]) -> Element {
+    get { storage[offset(of: index)] }
+    set { storage[offset(of: index)] = newValue }
+  }
+
+  /// Moves the buffer in index space without touching its voxels.
+  public mutating func move(to origin: [Int]) {
+    box = Box(origin: origin, shape: box.shape)
+  }
+
+  /// Copies, with conversion, the voxels of `source` that lie in both buffers and in `region`
+  /// (everything shared when `region` is nil). Voxels outside the shared region are untouched.
+  /// Conversion follows ``VoxelElement``'s rules (round, clamp, NaN → 0 for integer targets).
+  @inlinable
+  public mutating func copy<Source: VoxelElement>(from source: VolumeBuffer<Source>, region: Box? = nil) {
+    precondition(source.rank == rank, "copy between buffers of rank \(source.rank) and \(rank)")
+    var shared = box.intersection(source.box)
+    if let region { shared = shared.intersection(region) }
+    if shared.isEmpty { return }
+    let n = rank
+    if n == 0 {
+      storage[0] =
+        Source.self == Element.self
+        ? unsafeBitCast(source.storage[0], to: Element.self) : Element(clamping: source.storage[0].doubleValue)
+      return
+    }
+    let rowLength = shared.upper[n - 1] - shared.lower[n - 1]
+    let dstStrides = strides
+    let srcStrides = source.strides
+    let sourceType = Source.elementType
+    let targetType = Element.elementType
+    source.storage.withUnsafeBufferPointer { src in
+      storage.withUnsafeMutableBufferPointer { dst in
+        var index = shared.lower
+        while true {
+          var so = 0
+          var dO = 0
+          for d in 0..<n {
+            so += (index[d] - source.box.lower[d]) * srcStrides[d]
+            dO += (index[d] - box.lower[d]) * dstStrides[d]
+          }
+          ElementConversion.convert(
+            rowLength, from: sourceType, UnsafeRawPointer(src.baseAddress! + so), to: targetType,
+            UnsafeMutableRawPointer(dst.baseAddress! + dO))
+          // Next row: advance every axis but the last, C order.
+          var d = n - 2
+          while d >= 0 {
+            index[d] += 1
+            if index[d] < shared.upper[d] { break }
+            index[d] = shared.lower[d]
+            d -= 1
+          }
+          if d < 0 { break }
+        }
+      }
+    }
+  }
+
+  /// A new buffer holding `region` (which must lie inside this buffer's box).
+  public func extracting(_ region: Box) -> VolumeBuffer<Element> {
+    precondition(box.contains(region), "region \(region) outside buffer box \(box)")
+    var out = VolumeBuffer(box: region)
+    out.copy(from: self)
+    return out
+  }
+
+  /// The buffer converted to another element type (round, clamp, NaN → 0 for integer targets).
+  public func converted<Target: VoxelElement>(to: Target.Type = Target.self) -> VolumeBuffer<Target> {
+    if let same = self as? VolumeBuffer<Target> { return same }
+    var out = VolumeBuffer<Target>(box: box)
+    out.copy(from: self)
+    return out
+  }
+
+  /// Calls `body` with the raw bytes of the voxels (native, i.e. little-endian, order).
+  public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    try storage.withUnsafeBytes(body)
+  }
+}
+
+extension VolumeBuffer: Equatable where Element: Equatable {}
+
+/// A volume buffer whose element type is known only at run time (what a file holds).
+public enum AnyVolumeBuffer: Sendable {
+  case uint8(VolumeBuffer<UInt8>)
+  case int8(VolumeBuffer<Int8>)
+  case uint16(VolumeBuffer<UInt16>)
+  case int16(VolumeBuffer<Int16>)
+  case uint32(VolumeBuffer<UInt32>)
+  case int32(VolumeBuffer<Int32>)
+  case float32(VolumeBuffer<Float>)
+  case float64(VolumeBuffer<Double>)
+
+  /// Wraps a typed buffer.
+  public init<E: VoxelElement>(_ buffer: VolumeBuffer<E>) {
+    switch buffer {
+    case let b as VolumeBuffer<UInt8>: self = .uint8(b)
+    case let b as VolumeBuffer<Int8>: self = .int8(b)
+    case let b as VolumeBuffer<UInt16>: self = .uint16(b)
+    case let b as VolumeBuffer<Int16>: self = .int16(b)
+    case let b as VolumeBuffer<UInt32>: self = .uint32(b)
+    case let b as VolumeBuffer<Int32>: self = .int32(b)
+    case let b as VolumeBuffer<Float>: self = .float32(b)
+    case let b as VolumeBuffer<Double>: self = .float64(b)
+    default: fatalError("unsupported voxel type \(E.self)")
+    }
+  }
+
+  /// A zero-filled buffer of a run-time element type.
+  public init(elementType: ElementType, box: Box) {
+    switch elementType {
+    case .uint8: self = .uint8(VolumeBuffer(box: box))
+    case .int8: self = .int8(VolumeBuffer(box: box))
+    case .uint16: self = .uint16(VolumeBuffer(box: box))
+    case .int16: self = .int16(VolumeBuffer(box: box))
+    case .uint32: self = .uint32(VolumeBuffer(box: box))
+    case .int32: self = .int32(VolumeBuffer(box: box))
+    case .float32: self = .float32(VolumeBuffer(box: box))
+    case .float64: self = .float64(VolumeBuffer(box: box))
+    }
+  }
+
+  public var elementType: ElementType {
+    switch self {
+    case .uint8: .uint8
+    case .int8: .int8
+    case .uint16: .uint16
+    case .int16: .int16
+    case .uint32: .uint32
+    case .int32: .int32
+    case .float32: .float32
+    case .float64: .float64
+    }
+  }
+
+  public var box: Box {
+    switch self {
+    case .uint8(let b): b.box
+    case .int8(let b): b.box
+    case .uint16(let b): b.box
+    case .int16(let b): b.box
+    case .uint32(let b): b.box
+    case .int32(let b): b.box
+    case .float32(let b): b.box
+    case .float64(let b): b.box
+    }
+  }
+
+  /// The voxels converted to `Target` (no copy when the type already matches).
+  public func converted<Target: VoxelElement>(to: Target.Type = Target.self) -> VolumeBuffer<Target> {
+    switch self {
+    case .uint8(let b): b.converted()
+    case .int8(let b): b.converted()
+    case .uint16(let b): b.converted()
+    case .int16(let b): b.converted()
+    case .uint32(let b): b.converted()
+    case .int32(let b): b.converted()
+    case .float32(let b): b.converted()
+    case .float64(let b): b.converted()
+    }
+  }
+}
