@@ -1,0 +1,217 @@
+import CBlosc
+import CZlib
+import CZstd
+
+/// A bytes-to-bytes compressor (the last stage of a Zarr codec pipeline, and HDF5's deflate).
+///
+/// Codecs are immutable values, safe to use from many threads at once; each call works on its own
+/// state and holds no global lock.
+public protocol BytesCodec: Sendable {
+  /// Compresses `bytes`.
+  func encode(_ bytes: UnsafeRawBufferPointer) throws -> [UInt8]
+  /// Decompresses `bytes`, whose decoded size must be `decodedSize`.
+  func decode(_ bytes: UnsafeRawBufferPointer, decodedSize: Int) throws -> [UInt8]
+}
+
+extension BytesCodec {
+  /// Compresses an array of bytes.
+  public func encode(_ bytes: [UInt8]) throws -> [UInt8] {
+    try bytes.withUnsafeBytes { b in try encode(b) }
+  }
+
+  /// Decompresses an array of bytes.
+  public func decode(_ bytes: [UInt8], decodedSize: Int) throws -> [UInt8] {
+    try bytes.withUnsafeBytes { b in try decode(b, decodedSize: decodedSize) }
+  }
+}
+
+/// A compression or decompression failure.
+public struct CodecError: Error, CustomStringConvertible, Sendable, Equatable {
+  /// The codec's name (`"zstd"`, `"blosc"`, `"gzip"`, `"zlib"`).
+  public var codec: String
+  /// What went wrong.
+  public var message: String
+
+  public init(codec: String, message: String) {
+    self.codec = codec
+    self.message = message
+  }
+
+  public var description: String { "\(codec): \(message)" }
+}
+
+/// Zstandard (`ZSTD_compress`, `ZSTD_decompress`). One frame per call, with the content size in
+/// the frame header, as zarr-python and numcodecs write it.
+public struct ZstdCodec: BytesCodec, Hashable {
+  /// Compression level (1 fastest … 22; negative levels are faster still).
+  public var level: Int
+
+  public init(level: Int = 1) { self.level = level }
+
+  public func encode(_ bytes: UnsafeRawBufferPointer) throws -> [UInt8] {
+    var out = [UInt8](repeating: 0, count: ZSTD_compressBound(bytes.count))
+    let n = out.withUnsafeMutableBytes {
+      ZSTD_compress($0.baseAddress, $0.count, bytes.baseAddress, bytes.count, Int32(level))
+    }
+    guard ZSTD_isError(n) == 0 else {
+      throw CodecError(codec: "zstd", message: String(cString: ZSTD_getErrorName(n)))
+    }
+    out.removeSubrange(n...)
+    return out
+  }
+
+  public func decode(_ bytes: UnsafeRawBufferPointer, decodedSize: Int) throws -> [UInt8] {
+    var out = [UInt8](repeating: 0, count: decodedSize)
+    let n = out.withUnsafeMutableBytes { ZSTD_decompress($0.baseAddress, $0.count, bytes.baseAddress, bytes.count) }
+    guard ZSTD_isError(n) == 0 else {
+      throw CodecError(codec: "zstd", message: String(cString: ZSTD_getErrorName(n)))
+    }
+    guard n == decodedSize else {
+      throw CodecError(codec: "zstd", message: "decoded \(n) bytes, expected \(decodedSize)")
+    }
+    return out
+  }
+}
+
+/// Blosc 1 (`blosc_compress_ctx`, `blosc_decompress_ctx`: the context API, thread-safe, no global
+/// state), with an inner compressor and byte or bit shuffle.
+public struct BloscCodec: BytesCodec, Hashable {
+  /// The shuffle applied before compression.
+  public enum Shuffle: Int32, Sendable, Hashable {
+    case none = 0
+    case byte = 1
+    case bit = 2
+  }
+
+  /// Inner compressor name: `"lz4"`, `"lz4hc"`, `"zstd"`, `"zlib"`, `"blosclz"`.
+  public var compressor: String
+  /// Compression level 0–9.
+  public var level: Int
+  public var shuffle: Shuffle
+  /// Element size in bytes, for the shuffle.
+  public var typeSize: Int
+  /// Block size in bytes, 0 for automatic.
+  public var blockSize: Int
+
+  public init(
+    compressor: String = "lz4", level: Int = 5, shuffle: Shuffle = .byte, typeSize: Int = 1, blockSize: Int = 0
+  ) {
+    self.compressor = compressor
+    self.level = level
+    self.shuffle = shuffle
+    self.typeSize = typeSize
+    self.blockSize = blockSize
+  }
+
+  public func encode(_ bytes: UnsafeRawBufferPointer) throws -> [UInt8] {
+    var out = [UInt8](repeating: 0, count: bytes.count + Int(BLOSC_MAX_OVERHEAD))
+    let n = out.withUnsafeMutableBytes {
+      blosc_compress_ctx(
+        Int32(level), shuffle.rawValue, typeSize, bytes.count, bytes.baseAddress, $0.baseAddress, $0.count,
+        compressor, blockSize, 1)
+    }
+    guard n > 0 else {
+      throw CodecError(codec: "blosc", message: "compression failed (unknown compressor \"\(compressor)\"?)")
+    }
+    out.removeSubrange(Int(n)...)
+    return out
+  }
+
+  public func decode(_ bytes: UnsafeRawBufferPointer, decodedSize: Int) throws -> [UInt8] {
+    guard bytes.count >= Int(BLOSC_MIN_HEADER_LENGTH) else {
+      throw CodecError(codec: "blosc", message: "buffer of \(bytes.count) bytes is too short for a blosc header")
+    }
+    var nbytes = 0
+    var cbytes = 0
+    var block = 0
+    blosc_cbuffer_sizes(bytes.baseAddress, &nbytes, &cbytes, &block)
+    guard nbytes == decodedSize, cbytes <= bytes.count else {
+      throw CodecError(codec: "blosc", message: "header says \(nbytes) bytes, expected \(decodedSize)")
+    }
+    var out = [UInt8](repeating: 0, count: decodedSize)
+    let n = out.withUnsafeMutableBytes { blosc_decompress_ctx(bytes.baseAddress, $0.baseAddress, $0.count, 1) }
+    guard n == decodedSize else {
+      throw CodecError(codec: "blosc", message: "decompression failed (corrupt data?)")
+    }
+    return out
+  }
+}
+
+/// DEFLATE in a zlib (RFC 1950) or gzip (RFC 1952) container. HDF5's deflate filter and Zarr v2's
+/// `zlib` use the zlib container; Zarr's `gzip` uses gzip. Decoding accepts either.
+public struct DeflateCodec: BytesCodec, Hashable {
+  public enum Container: Sendable, Hashable {
+    case zlib, gzip
+  }
+
+  /// Compression level 0–9.
+  public var level: Int
+  public var container: Container
+
+  public init(level: Int = 1, container: Container = .gzip) {
+    self.level = level
+    self.container = container
+  }
+
+  private var name: String { container == .gzip ? "gzip" : "zlib" }
+
+  public func encode(_ bytes: UnsafeRawBufferPointer) throws -> [UInt8] {
+    var stream = z_stream()
+    let windowBits: Int32 = container == .gzip ? 15 + 16 : 15
+    guard
+      deflateInit2_(
+        &stream, Int32(level), Z_DEFLATED, windowBits, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION,
+        Int32(MemoryLayout<z_stream>.size)) == Z_OK
+    else { throw CodecError(codec: name, message: "deflateInit2 failed (level \(level))") }
+    defer { deflateEnd(&stream) }
+    var out = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(bytes.count))) + 32)
+    let status: Int32 = out.withUnsafeMutableBytes { o in
+      stream.next_in = UnsafeMutablePointer(mutating: bytes.baseAddress?.assumingMemoryBound(to: Bytef.self))
+      stream.avail_in = uInt(bytes.count)
+      stream.next_out = o.baseAddress?.assumingMemoryBound(to: Bytef.self)
+      stream.avail_out = uInt(o.count)
+      return deflate(&stream, Z_FINISH)
+    }
+    guard status == Z_STREAM_END else { throw CodecError(codec: name, message: "deflate failed (\(status))") }
+    out.removeSubrange(Int(stream.total_out)...)
+    return out
+  }
+
+  public func decode(_ bytes: UnsafeRawBufferPointer, decodedSize: Int) throws -> [UInt8] {
+    var out = [UInt8](repeating: 0, count: decodedSize)
+    let n = try out.withUnsafeMutableBytes { o in try Self.inflate(bytes, into: o, codec: name) }
+    guard n == decodedSize else {
+      throw CodecError(codec: name, message: "decoded \(n) bytes, expected \(decodedSize)")
+    }
+    return out
+  }
+
+  /// Inflates a zlib or gzip stream into `output`; returns the number of bytes written.
+  static func inflate(
+    _ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, codec: String = "deflate"
+  ) throws -> Int {
+    var stream = z_stream()
+    guard inflateInit2_(&stream, 15 + 32, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+      throw CodecError(codec: codec, message: "inflateInit2 failed")
+    }
+    defer { inflateEnd(&stream) }
+    stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
+    stream.avail_in = uInt(input.count)
+    stream.next_out = output.baseAddress?.assumingMemoryBound(to: Bytef.self)
+    stream.avail_out = uInt(output.count)
+    let status = CZlib.inflate(&stream, Z_FINISH)
+    guard status == Z_STREAM_END else {
+      throw CodecError(
+        codec: codec,
+        message: status == Z_BUF_ERROR ? "decoded data larger than expected" : "corrupt stream (\(status))")
+    }
+    return Int(stream.total_out)
+  }
+}
+
+/// Versions of the linked compression libraries.
+public enum CodecLibraries {
+  public static var zstdVersion: String { String(cString: ZSTD_versionString()) }
+  public static var bloscVersion: String { BLOSC_VERSION_STRING }
+  public static var zlibVersion: String { String(cString: CZlib.zlibVersion()) }
+}

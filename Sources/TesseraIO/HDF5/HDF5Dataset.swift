@@ -1,0 +1,214 @@
+import CHDF5
+import TesseraCore
+
+/// One HDF5 filter in a dataset's pipeline.
+public struct HDF5Filter: Hashable, Sendable {
+  /// The HDF5 filter id (1 = deflate, 2 = shuffle, 32000 = LZF, …).
+  public var id: Int32
+  /// The filter's client values (deflate: the level; shuffle: the element size).
+  public var values: [UInt32]
+
+  public static let deflateID: Int32 = 1
+  public static let shuffleID: Int32 = 2
+}
+
+/// An open HDF5 dataset: its shape, element type, chunk layout and filters, and hyperslab I/O.
+///
+/// Every call takes the HDF5 lock; the handle is only used under it (hence `@unchecked Sendable`).
+public final class HDF5Dataset: @unchecked Sendable {
+  /// The file the dataset lives in (kept open while the dataset is).
+  public let file: HDF5File
+  /// The dataset's path in the file.
+  public let name: String
+  /// Extent per axis, slowest first (as stored: z, y, x).
+  public let shape: [Int]
+  /// The stored element type.
+  public let elementType: ElementType
+  /// Chunk extent per axis, or nil for a contiguous (or compact) layout.
+  public let chunkShape: [Int]?
+  /// The filter pipeline, in the order filters are applied when writing.
+  public let filters: [HDF5Filter]
+  let id: hid_t
+
+  init(file: HDF5File, name: String) throws(HDF5Error) {
+    self.file = file
+    self.name = name
+    struct Info {
+      var id: hid_t = -1
+      var shape: [Int] = []
+      var type: ElementType?
+      var chunks: [Int]?
+      var filters: [HDF5Filter] = []
+    }
+    let info: Info = HDF5Library.withLock {
+      var info = Info()
+      let d = H5Dopen2(file.id, name, hid_t(H5P_DEFAULT))
+      guard d >= 0 else { return info }
+      info.id = d
+      let space = H5Dget_space(d)
+      defer { _ = H5Sclose(space) }
+      let rank = Int(H5Sget_simple_extent_ndims(space))
+      var dims = [hsize_t](repeating: 0, count: max(rank, 0))
+      _ = H5Sget_simple_extent_dims(space, &dims, nil)
+      info.shape = dims.map { Int($0) }
+      let type = H5Dget_type(d)
+      defer { _ = H5Tclose(type) }
+      info.type = HDF5Types.elementType(of: type)
+      let dcpl = H5Dget_create_plist(d)
+      defer { _ = H5Pclose(dcpl) }
+      if H5Pget_layout(dcpl) == H5D_CHUNKED, rank > 0 {
+        var c = [hsize_t](repeating: 0, count: rank)
+        _ = H5Pget_chunk(dcpl, Int32(rank), &c)
+        info.chunks = c.map { Int($0) }
+      }
+      for i in 0..<max(0, H5Pget_nfilters(dcpl)) {
+        var flags: UInt32 = 0
+        var count = 16
+        var values = [UInt32](repeating: 0, count: 16)
+        var nameBuffer = [CChar](repeating: 0, count: 64)
+        var config: UInt32 = 0
+        let fid = H5Pget_filter2(dcpl, UInt32(i), &flags, &count, &values, 64, &nameBuffer, &config)
+        info.filters.append(HDF5Filter(id: fid, values: Array(values.prefix(count))))
+      }
+      return info
+    }
+    guard info.id >= 0 else {
+      throw HDF5Error(path: file.path, object: name, message: "cannot open dataset (is it a group?)")
+    }
+    self.id = info.id
+    guard let type = info.type else {
+      HDF5Library.withLock { _ = H5Dclose(info.id) }
+      throw HDF5Error(
+        path: file.path, object: name,
+        message: "unsupported element type; Tessera reads 8/16/32-bit integers and 32/64-bit floats")
+    }
+    self.shape = info.shape
+    self.elementType = type
+    self.chunkShape = info.chunks
+    self.filters = info.filters
+  }
+
+  deinit { HDF5Library.withLock { _ = H5Dclose(id) } }
+
+  /// Number of axes.
+  public var rank: Int { shape.count }
+
+  /// The whole dataset as a box.
+  public var bounds: Box { Box(shape: shape) }
+
+  /// Reads `box` (which must lie inside the dataset) in the stored element type (`H5Dread` of a
+  /// hyperslab).
+  ///
+  /// - Throws: ``HDF5Error`` when the box is outside the dataset or the read fails.
+  public func read(_ box: Box) throws(HDF5Error) -> AnyVolumeBuffer {
+    try read(box, storedAs: elementType)
+  }
+
+  /// Reads `box` with HDF5 converting the stored values into `memoryType`.
+  ///
+  /// Used for the BigDataViewer convention of uint16 data stored as int16: read with
+  /// `memoryType: .int16` and reinterpret the bits as `uint16`.
+  public func read(_ box: Box, storedAs memoryType: ElementType) throws(HDF5Error) -> AnyVolumeBuffer {
+    var out = AnyVolumeBuffer(elementType: memoryType, box: box)
+    try read(box, memoryType: memoryType, into: &out)
+    return out
+  }
+
+  /// Reads `box` converted to `T` by Tessera's rules (round, clamp; see ``VoxelElement``).
+  public func read<T: VoxelElement>(_ box: Box, as type: T.Type) throws(HDF5Error) -> VolumeBuffer<T> {
+    guard elementType == T.elementType else { return try read(box).converted(to: T.self) }
+    var out = VolumeBuffer<T>(box: box)
+    try fill(&out, elementType)
+    return out
+  }
+
+  private func read(_ box: Box, memoryType: ElementType, into out: inout AnyVolumeBuffer) throws(HDF5Error) {
+    switch out {
+    case .uint8(var b):
+      try fill(&b, memoryType)
+      out = .uint8(b)
+    case .int8(var b):
+      try fill(&b, memoryType)
+      out = .int8(b)
+    case .uint16(var b):
+      try fill(&b, memoryType)
+      out = .uint16(b)
+    case .int16(var b):
+      try fill(&b, memoryType)
+      out = .int16(b)
+    case .uint32(var b):
+      try fill(&b, memoryType)
+      out = .uint32(b)
+    case .int32(var b):
+      try fill(&b, memoryType)
+      out = .int32(b)
+    case .float32(var b):
+      try fill(&b, memoryType)
+      out = .float32(b)
+    case .float64(var b):
+      try fill(&b, memoryType)
+      out = .float64(b)
+    }
+  }
+
+  /// Fills `buffer` (whose box must lie inside the dataset) from the file, HDF5 converting the
+  /// stored values to `memoryType`, which must have the buffer's element size.
+  private func fill<T: VoxelElement>(_ buffer: inout VolumeBuffer<T>, _ memoryType: ElementType) throws(HDF5Error) {
+    precondition(memoryType.byteCount == MemoryLayout<T>.stride)
+    let box = buffer.box
+    try checkInside(box, "read")
+    if box.isEmpty { return }
+    let status = buffer.storage.withUnsafeMutableBytes { bytes in
+      HDF5Library.withLock {
+        withHyperslab(box) {
+          H5Dread(id, HDF5Types.nativeType(memoryType), $0, $1, hid_t(H5P_DEFAULT), bytes.baseAddress)
+        }
+      }
+    }
+    guard status >= 0 else {
+      let detail = HDF5Library.withLock { HDF5Library.lastErrorMessage() }
+      throw HDF5Error(
+        path: file.path, object: name,
+        message: "read of \(box) failed" + (detail.map { " (\($0))" } ?? "")
+          + "; the file may be truncated or use a filter this HDF5 lacks (e.g. LZF)")
+    }
+  }
+
+  private func checkInside(_ box: Box, _ verb: String) throws(HDF5Error) {
+    guard box.rank == rank, bounds.contains(box) else {
+      throw HDF5Error(
+        path: file.path, object: name, message: "\(verb) box \(box) lies outside the dataset's shape \(shape)")
+    }
+  }
+
+  /// Calls `body(memorySpace, fileSpace)` with `box` selected in the file (call under the lock).
+  private func withHyperslab(_ box: Box, _ body: (hid_t, hid_t) -> herr_t) -> herr_t {
+    let fileSpace = H5Dget_space(id)
+    defer { _ = H5Sclose(fileSpace) }
+    var start = box.lower.map { hsize_t($0) }
+    var count = box.shape.map { hsize_t($0) }
+    _ = H5Sselect_hyperslab(fileSpace, H5S_SELECT_SET, &start, nil, &count, nil)
+    let memSpace = H5Screate_simple(Int32(rank), &count, nil)
+    defer { _ = H5Sclose(memSpace) }
+    return body(memSpace, fileSpace)
+  }
+
+  /// Writes `buffer` at its box (which must lie inside the dataset), converting to the stored type.
+  ///
+  /// - Throws: ``HDF5Error`` when the box is outside the dataset or the write fails.
+  public func write<T: VoxelElement>(_ buffer: VolumeBuffer<T>) throws(HDF5Error) {
+    let box = buffer.box
+    try checkInside(box, "write")
+    if box.isEmpty { return }
+    let status = buffer.storage.withUnsafeBytes { bytes in
+      HDF5Library.withLock {
+        withHyperslab(box) {
+          H5Dwrite(id, HDF5Types.nativeType(T.elementType), $0, $1, hid_t(H5P_DEFAULT), bytes.baseAddress)
+        }
+      }
+    }
+    guard status >= 0 else {
+      throw HDF5Error(path: file.path, object: name, message: "write of \(box) failed (is the disk full?)")
+    }
+  }
+}

@@ -1,0 +1,196 @@
+import CHDF5
+import Foundation
+import TesseraCore
+
+/// An open HDF5 file. Closed when the last reference goes away.
+///
+/// All methods take the HDF5 lock (``HDF5Library``); the handle is only used under it, which is
+/// what makes the `@unchecked Sendable` sound.
+public final class HDF5File: @unchecked Sendable {
+  /// The path the file was opened with.
+  public let path: String
+  let id: hid_t
+
+  /// How to open a file.
+  public enum Mode: Sendable {
+    /// Read only; the file must exist.
+    case readOnly
+    /// Read and write; the file must exist.
+    case readWrite
+    /// Create, replacing any existing file.
+    case truncate
+    /// Create; fails if the file exists.
+    case create
+  }
+
+  /// Opens or creates an HDF5 file (`H5Fopen`, `H5Fcreate`).
+  ///
+  /// - Throws: ``HDF5Error`` naming the path, when the file is missing, not HDF5, or not writable.
+  public init(path: String, mode: Mode = .readOnly) throws(HDF5Error) {
+    self.path = path
+    if mode == .readOnly || mode == .readWrite {
+      guard FileManager.default.fileExists(atPath: path) else {
+        throw HDF5Error(path: path, message: "no such file; check the path")
+      }
+    }
+    let id: hid_t = HDF5Library.withLock {
+      switch mode {
+      case .readOnly: H5Fopen(path, chdf5_F_ACC_RDONLY(), hid_t(H5P_DEFAULT))
+      case .readWrite: H5Fopen(path, chdf5_F_ACC_RDWR(), hid_t(H5P_DEFAULT))
+      case .truncate: H5Fcreate(path, chdf5_F_ACC_TRUNC(), hid_t(H5P_DEFAULT), hid_t(H5P_DEFAULT))
+      case .create: H5Fcreate(path, chdf5_F_ACC_EXCL(), hid_t(H5P_DEFAULT), hid_t(H5P_DEFAULT))
+      }
+    }
+    guard id >= 0 else {
+      switch mode {
+      case .readOnly, .readWrite:
+        throw HDF5Error(path: path, message: "cannot open as HDF5 (not an HDF5 file, or not readable)")
+      case .truncate, .create:
+        throw HDF5Error(path: path, message: "cannot create the HDF5 file (check the directory exists and is writable)")
+      }
+    }
+    self.id = id
+  }
+
+  deinit { HDF5Library.withLock { _ = H5Fclose(id) } }
+
+  /// True if a link (dataset or group) exists at `name` (every intermediate group is checked).
+  public func exists(_ name: String) -> Bool {
+    HDF5Library.withLock {
+      var prefix = ""
+      for part in name.split(separator: "/") {
+        prefix += "/" + part
+        if H5Lexists(id, prefix, hid_t(H5P_DEFAULT)) <= 0 { return false }
+      }
+      return true
+    }
+  }
+
+  /// Opens the dataset at `name`.
+  ///
+  /// - Throws: ``HDF5Error`` when there is no dataset at that path.
+  public func dataset(_ name: String) throws(HDF5Error) -> HDF5Dataset {
+    guard exists(name) else {
+      throw HDF5Error(path: path, object: name, message: "no such dataset in the file; list it with h5ls -r")
+    }
+    return try HDF5Dataset(file: self, name: name)
+  }
+
+  /// Creates a dataset (and any missing parent groups).
+  ///
+  /// - Parameters:
+  ///   - chunkShape: chunked layout with this chunk shape, or contiguous when nil.
+  ///   - deflateLevel: gzip/deflate filter level (chunked only), or no compression when nil.
+  ///   - shuffle: add HDF5's byte-shuffle filter before deflate.
+  /// - Throws: ``HDF5Error`` when the dataset exists or cannot be created.
+  public func createDataset(
+    _ name: String, elementType: ElementType, shape: [Int], chunkShape: [Int]? = nil,
+    deflateLevel: Int? = nil, shuffle: Bool = false
+  ) throws(HDF5Error) -> HDF5Dataset {
+    if let chunkShape, chunkShape.count != shape.count || chunkShape.contains(where: { $0 <= 0 }) {
+      throw HDF5Error(path: path, object: name, message: "chunk shape \(chunkShape) does not fit shape \(shape)")
+    }
+    let ok: Bool = HDF5Library.withLock {
+      var dims = shape.map { hsize_t($0) }
+      let space = H5Screate_simple(Int32(shape.count), &dims, nil)
+      defer { _ = H5Sclose(space) }
+      let dcpl = H5Pcreate(chdf5_P_DATASET_CREATE())
+      defer { _ = H5Pclose(dcpl) }
+      if let chunkShape {
+        var cdims = chunkShape.map { hsize_t($0) }
+        _ = H5Pset_chunk(dcpl, Int32(chunkShape.count), &cdims)
+        if shuffle { _ = H5Pset_shuffle(dcpl) }
+        if let deflateLevel { _ = H5Pset_deflate(dcpl, UInt32(deflateLevel)) }
+      }
+      let lcpl = H5Pcreate(chdf5_P_LINK_CREATE())
+      defer { _ = H5Pclose(lcpl) }
+      _ = H5Pset_create_intermediate_group(lcpl, 1)
+      let d = H5Dcreate2(id, name, HDF5Types.fileType(elementType), space, lcpl, dcpl, hid_t(H5P_DEFAULT))
+      if d < 0 { return false }
+      _ = H5Dclose(d)
+      return true
+    }
+    guard ok else {
+      throw HDF5Error(path: path, object: name, message: "cannot create dataset (does it already exist?)")
+    }
+    return try dataset(name)
+  }
+
+  /// Creates a group (and missing parents); existing groups are left alone.
+  public func createGroup(_ name: String) throws(HDF5Error) {
+    if exists(name) { return }
+    let ok: Bool = HDF5Library.withLock {
+      let lcpl = H5Pcreate(chdf5_P_LINK_CREATE())
+      defer { _ = H5Pclose(lcpl) }
+      _ = H5Pset_create_intermediate_group(lcpl, 1)
+      let g = H5Gcreate2(id, name, lcpl, hid_t(H5P_DEFAULT), hid_t(H5P_DEFAULT))
+      if g < 0 { return false }
+      _ = H5Gclose(g)
+      return true
+    }
+    guard ok else { throw HDF5Error(path: path, object: name, message: "cannot create group") }
+  }
+
+  /// Flushes buffered writes to disk (`H5Fflush`).
+  public func flush() throws(HDF5Error) {
+    let status = HDF5Library.withLock { H5Fflush(id, H5F_SCOPE_LOCAL) }
+    guard status >= 0 else {
+      throw HDF5Error(path: path, message: "flush failed (is the disk full?)")
+    }
+  }
+}
+
+/// Mapping between Tessera element types and HDF5 type ids (call under the lock).
+enum HDF5Types {
+  /// The in-memory (native) type of an element type.
+  static func nativeType(_ t: ElementType) -> hid_t {
+    switch t {
+    case .uint8: chdf5_T_NATIVE_UINT8()
+    case .int8: chdf5_T_NATIVE_INT8()
+    case .uint16: chdf5_T_NATIVE_UINT16()
+    case .int16: chdf5_T_NATIVE_INT16()
+    case .uint32: chdf5_T_NATIVE_UINT32()
+    case .int32: chdf5_T_NATIVE_INT32()
+    case .float32: chdf5_T_NATIVE_FLOAT()
+    case .float64: chdf5_T_NATIVE_DOUBLE()
+    }
+  }
+
+  /// The little-endian on-disk type written for an element type.
+  static func fileType(_ t: ElementType) -> hid_t {
+    switch t {
+    case .uint8: chdf5_T_STD_U8LE()
+    case .int16: chdf5_T_STD_I16LE()
+    case .uint16: chdf5_T_STD_U16LE()
+    case .int32: chdf5_T_STD_I32LE()
+    case .float32: chdf5_T_IEEE_F32LE()
+    case .float64: chdf5_T_IEEE_F64LE()
+    case .int8, .uint32: nativeType(t)
+    }
+  }
+
+  /// The element type of an HDF5 datatype, or nil for types Tessera does not read.
+  static func elementType(of type: hid_t) -> ElementType? {
+    let size = H5Tget_size(type)
+    switch H5Tget_class(type) {
+    case H5T_INTEGER:
+      let signed = H5Tget_sign(type) == H5T_SGN_2
+      switch (size, signed) {
+      case (1, false): return .uint8
+      case (1, true): return .int8
+      case (2, false): return .uint16
+      case (2, true): return .int16
+      case (4, false): return .uint32
+      case (4, true): return .int32
+      default: return nil
+      }
+    case H5T_FLOAT:
+      switch size {
+      case 4: return .float32
+      case 8: return .float64
+      default: return nil
+      }
+    default: return nil
+    }
+  }
+}

@@ -1,0 +1,77 @@
+import CHDF5
+import Foundation
+
+/// The one gate through which every HDF5 call passes.
+///
+/// libhdf5 is not concurrent: Debian's build is thread-safe, which only means it serializes its
+/// whole C API behind one global mutex, and a non-thread-safe build must never be entered twice.
+/// Tessera therefore serializes all HDF5 calls itself and keeps CPU work (decompression,
+/// resampling) outside this lock. The lock is recursive so that a handle released inside a
+/// locked region can close itself. HDF5's automatic error printing is per thread; it is turned off
+/// on each entry.
+enum HDF5Library {
+  private static let lock = NSRecursiveLock()
+
+  /// Runs `body` holding the HDF5 lock.
+  static func withLock<R>(_ body: () throws -> R) rethrows -> R {
+    lock.lock()
+    defer { lock.unlock() }
+    _ = H5Eset_auto2(hid_t(H5E_DEFAULT), nil, nil)
+    return try body()
+  }
+
+  /// The library version, e.g. "1.10.8".
+  static var version: String {
+    withLock {
+      var major: UInt32 = 0
+      var minor: UInt32 = 0
+      var release: UInt32 = 0
+      _ = H5get_libversion(&major, &minor, &release)
+      return "\(major).\(minor).\(release)"
+    }
+  }
+
+  /// The innermost message on the current thread's HDF5 error stack, if any (call under the lock).
+  static func lastErrorMessage() -> String? {
+    final class Box: @unchecked Sendable { var message: String? }  // only touched in this call
+    let box = Box()
+    let stack = H5Eget_current_stack()
+    defer { _ = H5Eclose_stack(stack) }
+    _ = H5Ewalk2(
+      stack, H5E_WALK_UPWARD,
+      { _, err, context in
+        guard let err, let context, let desc = err.pointee.desc else { return 0 }
+        let box = Unmanaged<Box>.fromOpaque(context).takeUnretainedValue()
+        if box.message == nil { box.message = String(cString: desc) }
+        return 0
+      }, Unmanaged.passUnretained(box).toOpaque())
+    return box.message
+  }
+}
+
+/// An HDF5 failure: which file, which object, what went wrong and, where known, what to do.
+public struct HDF5Error: Error, CustomStringConvertible, Sendable {
+  /// The file involved.
+  public var path: String
+  /// The dataset, group or attribute involved (empty for the file itself).
+  public var object: String
+  /// What went wrong, and what to do about it.
+  public var message: String
+
+  public init(path: String, object: String = "", message: String) {
+    self.path = path
+    self.object = object
+    self.message = message
+  }
+
+  public var description: String {
+    object.isEmpty ? "\(path): \(message)" : "\(path): \(object): \(message)"
+  }
+}
+
+extension String {
+  /// A string from a C buffer, up to its first NUL.
+  init(nulTerminated buffer: [CChar]) {
+    self = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+  }
+}

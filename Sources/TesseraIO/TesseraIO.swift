@@ -1,0 +1,8 @@
+/// Versions of the C libraries this build links, for `tessera --version` and provenance.
+public enum LinkedLibraries {
+  /// "hdf5 1.10.8, zstd 1.5.4, blosc 1.21.3, zlib 1.2.13"
+  public static var summary: String {
+    "hdf5 \(HDF5Library.version), zstd \(CodecLibraries.zstdVersion), "
+      + "blosc \(CodecLibraries.bloscVersion), zlib \(CodecLibraries.zlibVersion)"
+  }
+}

@@ -1,0 +1,148 @@
+import CFFTW
+import Synchronization
+
+/// FFTW's planner is not thread-safe: plan creation and destruction go through this lock, and
+/// only `fftwf_execute_dft_r2c`/`_c2r` (the new-array execute functions) run concurrently.
+/// The planner is set up once: threads initialised, planner made thread-safe, one thread per plan
+/// (Tessera parallelises over tile pairs instead).
+enum FFTWPlanner {
+  static let lock = Mutex<Bool>(false)
+
+  /// Runs `body` under the planner lock, initialising FFTW on first use.
+  static func withLock<R>(_ body: () -> R) -> R {
+    lock.withLock { initialised in
+      if !initialised {
+        _ = fftwf_init_threads()
+        fftwf_make_planner_thread_safe()
+        fftwf_plan_with_nthreads(1)
+        initialised = true
+      }
+      return body()
+    }
+  }
+}
+
+/// A complex number as FFTW stores it (`fftwf_complex` is `float[2]`).
+public typealias ComplexFloat = (re: Float, im: Float)
+
+/// A pair of single-precision FFTW plans, real-to-complex and complex-to-real, for one N-D shape.
+///
+/// The forward transform of a real array of `shape` (C order) gives the non-redundant half
+/// spectrum of `spectrumShape` (last axis `n/2 + 1`). Transforms are unnormalised:
+/// `inverse(forward(x)) = x · count`. The inverse destroys its input.
+///
+/// Plans are immutable once made; `forward`/`inverse` may run on many threads at once on
+/// different ``FFTBuffer``s (FFTW guarantees this for the new-array execute functions), which is
+/// what makes the `@unchecked Sendable` sound.
+public final class RealFFTPlan: @unchecked Sendable {
+  /// Real-space shape, slowest axis first.
+  public let shape: [Int]
+  /// Half-spectrum shape: `shape` with the last axis `n / 2 + 1`.
+  public let spectrumShape: [Int]
+  let forwardPlan: OpaquePointer
+  let inversePlan: OpaquePointer
+
+  /// Plans transforms of `shape` (FFTW_ESTIMATE: planning is instant and leaves arrays alone).
+  public init(shape: [Int]) {
+    precondition(!shape.isEmpty && shape.allSatisfy { $0 > 0 }, "FFT shape \(shape) must be positive")
+    self.shape = shape
+    var spec = shape
+    spec[spec.count - 1] = shape[shape.count - 1] / 2 + 1
+    self.spectrumShape = spec
+    let realCount = shape.reduce(1, *)
+    let complexCount = spec.reduce(1, *)
+    let dims = shape.map { Int32($0) }
+    let plans: (OpaquePointer, OpaquePointer) = FFTWPlanner.withLock {
+      let r = fftwf_alloc_real(realCount)!
+      let c = fftwf_alloc_complex(complexCount)!
+      defer {
+        fftwf_free(r)
+        fftwf_free(c)
+      }
+      let f = dims.withUnsafeBufferPointer {
+        fftwf_plan_dft_r2c(Int32(dims.count), $0.baseAddress, r, c, FFTW_ESTIMATE)
+      }
+      let i = dims.withUnsafeBufferPointer {
+        fftwf_plan_dft_c2r(Int32(dims.count), $0.baseAddress, c, r, FFTW_ESTIMATE | FFTW_DESTROY_INPUT)
+      }
+      return (f!, i!)
+    }
+    forwardPlan = plans.0
+    inversePlan = plans.1
+  }
+
+  deinit {
+    let (f, i) = (forwardPlan, inversePlan)
+    FFTWPlanner.withLock {
+      fftwf_destroy_plan(f)
+      fftwf_destroy_plan(i)
+    }
+  }
+
+  /// Number of real samples.
+  public var count: Int { shape.reduce(1, *) }
+
+  /// Fresh, FFTW-aligned working memory for this plan.
+  public func makeBuffer() -> FFTBuffer { FFTBuffer(realCount: count, complexCount: spectrumShape.reduce(1, *)) }
+
+  /// `buffer.real` → `buffer.spectrum`.
+  public func forward(_ buffer: FFTBuffer) {
+    precondition(buffer.realCount == count, "FFT buffer of \(buffer.realCount) reals for plan of \(count)")
+    fftwf_execute_dft_r2c(forwardPlan, buffer.real, buffer.complexPointer)
+  }
+
+  /// `buffer.spectrum` → `buffer.real` (unnormalised; `spectrum` is destroyed).
+  public func inverse(_ buffer: FFTBuffer) {
+    precondition(buffer.realCount == count, "FFT buffer of \(buffer.realCount) reals for plan of \(count)")
+    fftwf_execute_dft_c2r(inversePlan, buffer.complexPointer, buffer.real)
+  }
+}
+
+/// FFTW-aligned working memory: a real array and a half spectrum. Owned by one task at a time.
+public final class FFTBuffer {
+  public let realCount: Int
+  public let complexCount: Int
+  /// The real samples (C order).
+  public let real: UnsafeMutablePointer<Float>
+  let complexPointer: UnsafeMutablePointer<fftwf_complex>
+
+  init(realCount: Int, complexCount: Int) {
+    self.realCount = realCount
+    self.complexCount = complexCount
+    real = fftwf_alloc_real(realCount)!
+    real.initialize(repeating: 0, count: realCount)
+    complexPointer = fftwf_alloc_complex(complexCount)!
+    UnsafeMutableRawPointer(complexPointer).initializeMemory(as: Float.self, repeating: 0, count: 2 * complexCount)
+  }
+
+  deinit {
+    fftwf_free(real)
+    fftwf_free(complexPointer)
+  }
+
+  /// The half spectrum as (re, im) pairs.
+  public var spectrum: UnsafeMutableBufferPointer<ComplexFloat> {
+    UnsafeMutableBufferPointer(
+      start: UnsafeMutableRawPointer(complexPointer).assumingMemoryBound(to: ComplexFloat.self), count: complexCount)
+  }
+
+  /// The real samples as a buffer.
+  public var samples: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: real, count: realCount) }
+}
+
+/// A cache of FFT plans by shape; plans are made once per shape and shared by all tasks.
+public final class FFTPlanCache: Sendable {
+  private let plans = Mutex<[[Int]: RealFFTPlan]>([:])
+
+  public init() {}
+
+  /// The plan for `shape`, made on first request.
+  public func plan(for shape: [Int]) -> RealFFTPlan {
+    plans.withLock { cache in
+      if let p = cache[shape] { return p }
+      let p = RealFFTPlan(shape: shape)
+      cache[shape] = p
+      return p
+    }
+  }
+}
