@@ -1,0 +1,36 @@
+// swift-tools-version: 6.1
+// Tessera's benchmark suite (package-benchmark). Run from this directory:
+//   swift package --disable-sandbox benchmark            (all)
+//   swift package --disable-sandbox benchmark --target Codecs
+// Release builds only; report ratios measured in one run (the machine is shared and noisy).
+import PackageDescription
+
+let package = Package(
+  name: "TesseraBenchmarks",
+  platforms: [.macOS(.v15)],
+  dependencies: [
+    .package(path: ".."),
+    .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+  ],
+  targets: [
+    .executableTarget(
+      name: "Codecs",
+      dependencies: [
+        .product(name: "Tessera", package: "main"),
+        .product(name: "Benchmark", package: "benchmark"),
+      ],
+      path: "Benchmarks/Codecs",
+      plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+    ),
+    .executableTarget(
+      name: "Geometry",
+      dependencies: [
+        .product(name: "Tessera", package: "main"),
+        .product(name: "Benchmark", package: "benchmark"),
+      ],
+      path: "Benchmarks/Geometry",
+      plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+    ),
+  ],
+  swiftLanguageModes: [.v6]
+)

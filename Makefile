@@ -1,0 +1,62 @@
+# Tessera: set-up, build, test and demo in one place.
+#   make demo   install what is missing, build (release), run the pipeline on the bundled sample
+#   make test   install what is missing, run the Swift tests and the Python interop tests
+SHELL := /bin/bash
+SWIFT ?= swift
+PYTHON ?= python3
+VENV := .venv
+APT_PACKAGES := libhdf5-dev libfftw3-dev zlib1g-dev libzstd-dev libblosc-dev pkg-config python3-venv
+RELEASE_BIN := .build/release/tessera
+DEBUG_BIN := .build/debug/tessera
+DEMO_OUT ?= demo-out
+
+.PHONY: all deps venv build release test test-swift test-python demo bench lint format clean
+
+all: build
+
+# Install the Debian packages that are missing (needs root, or sudo).
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+# Python environment for the interop tests (pinned versions).
+$(VENV)/.installed: Tests/Interop/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r Tests/Interop/requirements.txt
+	touch $@
+
+venv: deps $(VENV)/.installed
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+test-swift: deps
+	$(SWIFT) build
+	$(SWIFT) test
+
+test-python: deps venv
+	$(SWIFT) build
+	TESSERA_BIN=$(abspath $(DEBUG_BIN)) $(VENV)/bin/python -m pytest -q Tests/Interop
+
+test: test-swift test-python
+
+demo: release
+	bash Datasets/demo.sh $(RELEASE_BIN) $(DEMO_OUT)
+
+lint:
+	$(SWIFT) format lint --strict -r Sources Tests Package.swift
+
+format:
+	$(SWIFT) format -i -r Sources Tests Package.swift
+
+clean:
+	rm -rf .build $(VENV) $(DEMO_OUT)

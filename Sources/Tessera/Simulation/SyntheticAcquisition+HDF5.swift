@@ -1,0 +1,63 @@
+import Foundation
+import TesseraCore
+import TesseraIO
+
+extension SyntheticAcquisition {
+  /// What ``writeHDF5Tiles(to:deflateLevel:)`` wrote.
+  public struct WrittenFiles: Sendable {
+    /// One HDF5 file per tile, in tile order.
+    public var tiles: [String]
+    /// The ground truth: one dataset per channel plus the true tile positions.
+    public var groundTruth: String
+  }
+
+  /// Writes the acquisition the way a microscope script would: one HDF5 file per tile
+  /// (`tile_000.h5`, …) with one uint16 dataset per channel (`ch0`, `ch1`, …), each carrying its
+  /// stated stage position and voxel size as attributes (`position_um`, `voxel_size_um`, z,y,x
+  /// order), plus `tile` and `channel` ids. `ground_truth.h5` holds the untiled volume of each
+  /// channel and the true positions (`true_positions_um`, tiles × rank).
+  ///
+  /// - Parameter deflateLevel: gzip level for the tile datasets (chunked), or nil for contiguous,
+  ///   uncompressed data.
+  /// - Throws: ``HDF5Error`` when a file cannot be written.
+  public func writeHDF5Tiles(to directory: String, deflateLevel: Int? = 1) throws -> WrittenFiles {
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    let volumes = (0..<channels).map { renderVolume(channel: $0) }
+    let chunkShape = tileShape.map { min($0, 64) }
+    let stated = statedPositions
+    var tilePaths: [String] = []
+    for (t, box) in tileBoxes.enumerated() {
+      let path = (directory as NSString).appendingPathComponent(String(format: "tile_%03d.h5", t))
+      let file = try HDF5File(path: path, mode: .truncate)
+      for c in 0..<channels {
+        let name = "ch\(c)"
+        let d = try file.createDataset(
+          name, elementType: .uint16, shape: tileShape, chunkShape: deflateLevel == nil ? nil : chunkShape,
+          deflateLevel: deflateLevel)
+        var tile = volumes[c].extracting(box)
+        tile.move(to: Array(repeating: 0, count: rank))
+        try d.write(tile)
+        try file.setAttribute("position_um", of: name, values: stated[t])
+        try file.setAttribute("voxel_size_um", of: name, values: voxelSize)
+        try file.setAttribute("tile", of: name, values: [Double(t)])
+        try file.setAttribute("channel", of: name, values: [Double(c)])
+      }
+      try file.flush()
+      tilePaths.append(path)
+    }
+    let truthPath = (directory as NSString).appendingPathComponent("ground_truth.h5")
+    let truth = try HDF5File(path: truthPath, mode: .truncate)
+    for c in 0..<channels {
+      let d = try truth.createDataset(
+        "ch\(c)", elementType: .uint16, shape: volumeShape, chunkShape: volumeShape.map { min($0, 64) },
+        deflateLevel: 1)
+      try d.write(volumes[c])
+      try truth.setAttribute("voxel_size_um", of: "ch\(c)", values: voxelSize)
+    }
+    let positions = try truth.createDataset("true_positions_um", elementType: .float64, shape: [tileCount, rank])
+    try positions.write(
+      VolumeBuffer<Double>(box: Box(shape: [tileCount, rank]), storage: truePositions.flatMap { $0 }))
+    try truth.flush()
+    return WrittenFiles(tiles: tilePaths, groundTruth: truthPath)
+  }
+}

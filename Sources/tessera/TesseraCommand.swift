@@ -1,0 +1,17 @@
+import ArgumentParser
+import Tessera
+
+@main
+struct TesseraCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "tessera",
+    abstract: "Register and fuse tiled microscopy volumes into OME-Zarr.",
+    discussion: """
+      Tessera reads tiled 2D/3D acquisitions (BigStitcher/BigDataViewer XML+HDF5, or HDF5 tiles with a JSON \
+      manifest), corrects stage positions by phase correlation, and fuses all tiles chunk by chunk, in parallel \
+      and with bounded memory, into OME-Zarr.
+      """,
+    version: Tessera.version,
+    subcommands: [SimulateCommand.self]
+  )
+}
