@@ -225,3 +225,59 @@ public enum AnyVolumeBuffer: Sendable {
     }
   }
 }
+
+extension AnyVolumeBuffer {
+  /// Calls `body` with the voxels' bytes, mutable.
+  public mutating func withUnsafeMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
+    switch self {
+    case .uint8(var b):
+      defer { self = .uint8(b) }
+      return try b.storage.withUnsafeMutableBytes(body)
+    case .int8(var b):
+      defer { self = .int8(b) }
+      return try b.storage.withUnsafeMutableBytes(body)
+    case .uint16(var b):
+      defer { self = .uint16(b) }
+      return try b.storage.withUnsafeMutableBytes(body)
+    case .int16(var b):
+      defer { self = .int16(b) }
+      return try b.storage.withUnsafeMutableBytes(body)
+    case .uint32(var b):
+      defer { self = .uint32(b) }
+      return try b.storage.withUnsafeMutableBytes(body)
+    case .int32(var b):
+      defer { self = .int32(b) }
+      return try b.storage.withUnsafeMutableBytes(body)
+    case .float32(var b):
+      defer { self = .float32(b) }
+      return try b.storage.withUnsafeMutableBytes(body)
+    case .float64(var b):
+      defer { self = .float64(b) }
+      return try b.storage.withUnsafeMutableBytes(body)
+    }
+  }
+
+  /// Calls `body` with the voxels' bytes.
+  public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    switch self {
+    case .uint8(let b): try b.withUnsafeBytes(body)
+    case .int8(let b): try b.withUnsafeBytes(body)
+    case .uint16(let b): try b.withUnsafeBytes(body)
+    case .int16(let b): try b.withUnsafeBytes(body)
+    case .uint32(let b): try b.withUnsafeBytes(body)
+    case .int32(let b): try b.withUnsafeBytes(body)
+    case .float32(let b): try b.withUnsafeBytes(body)
+    case .float64(let b): try b.withUnsafeBytes(body)
+    }
+  }
+
+  /// The same bytes viewed as another element type of the same size (e.g. BigDataViewer's int16
+  /// holding uint16). No value changes; only the label.
+  public func reinterpreted(as target: ElementType) -> AnyVolumeBuffer {
+    if target == elementType { return self }
+    precondition(target.byteCount == elementType.byteCount, "reinterpreting \(elementType) as \(target)")
+    var out = AnyVolumeBuffer(elementType: target, box: box)
+    withUnsafeBytes { src in out.withUnsafeMutableBytes { $0.copyMemory(from: src) } }
+    return out
+  }
+}

@@ -1,3 +1,5 @@
+import TesseraCore
+
 /// Versions of the C libraries this build links, for `tessera --version` and provenance.
 public enum LinkedLibraries {
   /// "hdf5 1.10.8, zstd 1.5.4, blosc 1.21.3, zlib 1.2.13"
@@ -6,3 +8,6 @@ public enum LinkedLibraries {
       + "blosc \(CodecLibraries.bloscVersion), zlib \(CodecLibraries.zlibVersion)"
   }
 }
+
+/// Foundation also declares an `AffineTransform` (2-D graphics); inside Tessera the name means ours.
+typealias AffineTransform = TesseraCore.AffineTransform

@@ -12,6 +12,6 @@ struct TesseraCommand: AsyncParsableCommand {
       and with bounded memory, into OME-Zarr.
       """,
     version: Tessera.version,
-    subcommands: [SimulateCommand.self]
+    subcommands: [InfoCommand.self, SimulateCommand.self]
   )
 }

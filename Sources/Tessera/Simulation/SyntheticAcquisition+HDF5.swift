@@ -46,7 +46,51 @@ extension SyntheticAcquisition {
       tilePaths.append(path)
     }
     let truthPath = (directory as NSString).appendingPathComponent("ground_truth.h5")
-    let truth = try HDF5File(path: truthPath, mode: .truncate)
+    try writeGroundTruth(to: truthPath, volumes: volumes)
+    return WrittenFiles(tiles: tilePaths, groundTruth: truthPath)
+  }
+}
+
+extension SyntheticAcquisition {
+  /// Writes the acquisition as a BigStitcher project (`xmlPath` and the `.h5` beside it): one
+  /// setup per tile × channel, stated positions as each view's `Translation` transform, and the
+  /// given pyramid (`subsampling`, z,y,x factors per level). Ground truth goes to
+  /// `ground_truth.h5` in the same directory, as for ``writeHDF5Tiles(to:deflateLevel:)``.
+  public func writeBDV(
+    xmlPath: String, subsampling: [[Int]] = [[1, 1, 1]], deflateLevel: Int? = 1, legacyInt16: Bool = true
+  ) throws {
+    let directory = (xmlPath as NSString).deletingLastPathComponent
+    try FileManager.default.createDirectory(
+      atPath: directory.isEmpty ? "." : directory, withIntermediateDirectories: true)
+    var setups: [BDVWriter.Setup] = []
+    for t in 0..<tileCount {
+      for c in 0..<channels {
+        setups.append(
+          BDVWriter.Setup(
+            id: t * channels + c, name: "tile\(t)-ch\(c)", tile: t, channel: c, voxelSize: voxelSize,
+            shape: tileShape))
+      }
+    }
+    let writer = try BDVWriter(
+      xmlPath: xmlPath, setups: setups, subsampling: subsampling,
+      blockSize: tileShape.count == 3 ? tileShape.map { min($0, 64) } : [1] + tileShape.map { min($0, 64) },
+      deflateLevel: deflateLevel, legacyInt16: legacyInt16)
+    let volumes = (0..<channels).map { renderVolume(channel: $0) }
+    let stated = statedPositions
+    for (t, box) in tileBoxes.enumerated() {
+      for c in 0..<channels {
+        try writer.addView(setup: t * channels + c, volume: volumes[c].extracting(box), positionUm: stated[t])
+      }
+    }
+    try writer.finish()
+    try writeGroundTruth(
+      to: ((directory.isEmpty ? "." : directory) as NSString).appendingPathComponent("ground_truth.h5"),
+      volumes: volumes)
+  }
+
+  /// `ground_truth.h5`: the untiled volume per channel and the true tile positions.
+  func writeGroundTruth(to path: String, volumes: [VolumeBuffer<UInt16>]) throws {
+    let truth = try HDF5File(path: path, mode: .truncate)
     for c in 0..<channels {
       let d = try truth.createDataset(
         "ch\(c)", elementType: .uint16, shape: volumeShape, chunkShape: volumeShape.map { min($0, 64) },
@@ -58,6 +102,5 @@ extension SyntheticAcquisition {
     try positions.write(
       VolumeBuffer<Double>(box: Box(shape: [tileCount, rank]), storage: truePositions.flatMap { $0 }))
     try truth.flush()
-    return WrittenFiles(tiles: tilePaths, groundTruth: truthPath)
   }
 }

@@ -39,6 +39,7 @@ public final class HDF5Dataset: @unchecked Sendable {
       var type: ElementType?
       var chunks: [Int]?
       var filters: [HDF5Filter] = []
+      var littleEndian = true
     }
     let info: Info = HDF5Library.withLock {
       var info = Info()
@@ -54,6 +55,7 @@ public final class HDF5Dataset: @unchecked Sendable {
       let type = H5Dget_type(d)
       defer { _ = H5Tclose(type) }
       info.type = HDF5Types.elementType(of: type)
+      info.littleEndian = H5Tget_size(type) == 1 || H5Tget_order(type) == H5T_ORDER_LE
       let dcpl = H5Dget_create_plist(d)
       defer { _ = H5Pclose(dcpl) }
       if H5Pget_layout(dcpl) == H5D_CHUNKED, rank > 0 {
@@ -86,6 +88,100 @@ public final class HDF5Dataset: @unchecked Sendable {
     self.elementType = type
     self.chunkShape = info.chunks
     self.filters = info.filters
+    self.storedLittleEndian = info.littleEndian
+  }
+
+  /// True if the stored bytes are little-endian (always true for 1-byte types).
+  public let storedLittleEndian: Bool
+
+  /// Filters that no libhdf5 build here can decode (e.g. LZF, 32000, which only h5py bundles).
+  public var unavailableFilters: [Int32] {
+    HDF5Library.withLock { filters.map(\.id).filter { H5Zfilter_avail(H5Z_filter_t($0)) <= 0 } }
+  }
+
+  /// True if chunks can be read raw and decoded by Tessera outside the HDF5 lock: a chunked,
+  /// little-endian dataset whose filters are only deflate and shuffle.
+  public var decodesChunksItself: Bool {
+    chunkShape != nil && storedLittleEndian
+      && filters.allSatisfy { $0.id == HDF5Filter.deflateID || $0.id == HDF5Filter.shuffleID }
+  }
+
+  /// One stored chunk, still encoded.
+  public struct RawChunk: Sendable {
+    /// The encoded bytes.
+    public var bytes: [UInt8]
+    /// Bit `i` set means filter `i` of the pipeline was skipped for this chunk.
+    public var filterMask: UInt32
+  }
+
+  /// Reads the stored bytes of the chunk whose first voxel is `offset`
+  /// (`H5Dget_chunk_info_by_coord` + `H5Dread_chunk`), or nil if the chunk was never written
+  /// (it reads as the fill value).
+  public func readRawChunk(at offset: [Int]) throws(HDF5Error) -> RawChunk? {
+    var coords = offset.map { hsize_t($0) }
+    var mask: UInt32 = 0
+    var address: haddr_t = 0
+    var size: hsize_t = 0
+    let located = HDF5Library.withLock { H5Dget_chunk_info_by_coord(id, &coords, &mask, &address, &size) }
+    guard located >= 0 else {
+      throw HDF5Error(path: file.path, object: name, message: "cannot locate the chunk at \(offset)")
+    }
+    if address == haddr_t.max || size == 0 { return nil }
+    var bytes = [UInt8](repeating: 0, count: Int(size))
+    let status = bytes.withUnsafeMutableBytes { b in
+      HDF5Library.withLock { H5Dread_chunk(id, hid_t(H5P_DEFAULT), &coords, &mask, b.baseAddress) }
+    }
+    guard status >= 0 else {
+      throw HDF5Error(
+        path: file.path, object: name, message: "cannot read the chunk at \(offset); the file may be truncated")
+    }
+    return RawChunk(bytes: bytes, filterMask: mask)
+  }
+
+  /// Decodes a raw chunk of this dataset into `output` (the full chunk, C order): undoes deflate
+  /// and shuffle in reverse pipeline order. Runs without the HDF5 lock.
+  public func decode(_ chunk: RawChunk, into output: UnsafeMutableRawBufferPointer) throws(HDF5Error) {
+    var data = chunk.bytes
+    for (i, filter) in filters.enumerated().reversed() where chunk.filterMask & (1 << UInt32(i)) == 0 {
+      switch filter.id {
+      case HDF5Filter.deflateID:
+        var out = [UInt8](repeating: 0, count: output.count)
+        do {
+          let n = try data.withUnsafeBytes { src in
+            try out.withUnsafeMutableBytes { try DeflateCodec.inflate(src, into: $0, codec: "deflate") }
+          }
+          out.removeSubrange(n...)
+        } catch {
+          throw HDF5Error(path: file.path, object: name, message: "corrupt deflate chunk (\(error))")
+        }
+        data = out
+      case HDF5Filter.shuffleID:
+        data = Self.unshuffle(data, elementSize: elementType.byteCount)
+      default:
+        throw HDF5Error(path: file.path, object: name, message: "filter \(filter.id) is not decoded by Tessera")
+      }
+    }
+    guard data.count == output.count else {
+      throw HDF5Error(
+        path: file.path, object: name, message: "chunk decoded to \(data.count) bytes, expected \(output.count)")
+    }
+    data.withUnsafeBytes { output.copyMemory(from: $0) }
+  }
+
+  /// Undoes HDF5's shuffle filter: bytes are stored grouped by byte position within elements.
+  static func unshuffle(_ data: [UInt8], elementSize: Int) -> [UInt8] {
+    guard elementSize > 1 else { return data }
+    let count = data.count / elementSize
+    var out = data  // a trailing partial element (if any) is left as stored, like HDF5 does
+    data.withUnsafeBufferPointer { src in
+      out.withUnsafeMutableBufferPointer { dst in
+        for b in 0..<elementSize {
+          let plane = b * count
+          for i in 0..<count { dst[i * elementSize + b] = src[plane + i] }
+        }
+      }
+    }
+    return out
   }
 
   deinit { HDF5Library.withLock { _ = H5Dclose(id) } }

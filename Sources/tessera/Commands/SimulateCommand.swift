@@ -42,6 +42,16 @@ struct SimulateCommand: ParsableCommand {
   @Option(help: "gzip level of the tile datasets; 0 writes them contiguous and uncompressed.")
   var deflate: Int = 1
 
+  @Option(help: "Output layout: hdf5 (one file per tile, positions as attributes) or bdv (BigStitcher XML + HDF5).")
+  var format: Layout = .hdf5
+
+  @Option(help: "Resolution levels for --format bdv (each halves y,x, and z while z is not coarser).")
+  var levels: Int = 1
+
+  enum Layout: String, ExpressibleByArgument {
+    case hdf5, bdv
+  }
+
   func run() throws {
     let shape = try parseList(tileShape, as: Int.self, name: "--tile-shape")
     let gridValues = try parseList(grid, as: Int.self, name: "--grid")
@@ -59,11 +69,40 @@ struct SimulateCommand: ParsableCommand {
     let acquisition = SyntheticAcquisition(
       tileShape: shape, grid: gridValues, overlap: overlap, channels: channels, voxelSize: voxel,
       jitter: jitter, seed: seed)
-    let written = try acquisition.writeHDF5Tiles(to: output, deflateLevel: deflate > 0 ? deflate : nil)
+    guard levels >= 1 else { throw ValidationError("--levels must be at least 1") }
+    let deflateLevel = deflate > 0 ? deflate : nil
+    let target: String
+    switch format {
+    case .hdf5:
+      target = output
+      _ = try acquisition.writeHDF5Tiles(to: output, deflateLevel: deflateLevel)
+    case .bdv:
+      target = (output as NSString).appendingPathComponent("dataset.xml")
+      try acquisition.writeBDV(
+        xmlPath: target, subsampling: Self.pyramid(levels: levels, voxelSize: acquisition.voxelSize),
+        deflateLevel: deflateLevel)
+    }
     print(
-      "wrote \(written.tiles.count) tiles × \(channels) channels of \(shape.map(String.init).joined(separator: "×")) "
-        + "uint16 to \(output) (volume \(acquisition.volumeShape.map(String.init).joined(separator: "×")), "
-        + "ground truth in \(written.groundTruth))")
+      "wrote \(acquisition.tileCount) tiles × \(channels) channels of \(shape.map(String.init).joined(separator: "×")) "
+        + "uint16 to \(target) (volume \(acquisition.volumeShape.map(String.init).joined(separator: "×")); "
+        + "ground truth in \((output as NSString).appendingPathComponent("ground_truth.h5")))")
+  }
+}
+
+extension SimulateCommand {
+  /// Downsampling factors per level: y,x halve every level; z halves while its voxels are not
+  /// coarser than y,x (BigStitcher's choice for anisotropic stacks).
+  static func pyramid(levels: Int, voxelSize: [Double]) -> [[Int]] {
+    var out = [Array(repeating: 1, count: voxelSize.count)]
+    for _ in 1..<max(1, levels) {
+      var next = out.last!
+      for d in next.indices.reversed() {
+        let isZ = voxelSize.count == 3 && d == 0
+        if !isZ || voxelSize[0] * Double(next[0] * 2) <= voxelSize[1] * Double(next[1]) { next[d] *= 2 }
+      }
+      out.append(next)
+    }
+    return out.map { $0.count == 2 ? [1] + $0 : $0 }
   }
 }
 
