@@ -4,10 +4,22 @@
 set -euo pipefail
 bin=${1:-.build/release/tessera}
 out=${2:-demo-out}
+here=$(cd "$(dirname "$0")" && pwd)
 rm -rf "$out"
 mkdir -p "$out"
 echo "== tessera $("$bin" --version)"
-echo "== simulate a 2x2-tile, 2-channel 3D acquisition with stage errors up to 3 voxels"
-"$bin" simulate "$out/tiles" --tile-shape 32,128,128 --grid 1,2,2 --channels 2 \
-  --voxel-size 2.0,0.406,0.406 --jitter 3 --seed 1
-ls -l "$out/tiles"
+echo
+echo "== 1. describe the bundled BigStitcher sample (Datasets/sample)"
+"$bin" info "$here/sample/dataset.xml"
+echo
+echo "== 2. read a region of tile 3, channel 1 exactly (-> $out/tile3-ch1.npy)"
+"$bin" extract "$here/sample/dataset.xml" --tile 3 --channel 1 --box 0:24,0:96,0:48 -o "$out/tile3-ch1.npy"
+echo
+echo "== 3. apply a manual correction to tile 1 and write it back as a new XML BigStitcher can open"
+"$bin" shift-tiles "$here/sample/dataset.xml" --shift 1:0,0.406,-0.812 -o "$out/shifted.xml"
+"$bin" info "$out/shifted.xml" | sed -n '1,3p;/t0\/s2 /p;/t0\/s3 /p'
+echo
+echo "== 4. reading speed: HDF5's H5Dread against Tessera's parallel chunk reader (gzip tiles)"
+"$bin" bench read --tile-shape 32,256,256 --grid 1,2,2 --repetitions 2
+echo
+echo "Registration (refine-positions) and fusion to OME-Zarr (fuse) are not implemented yet."

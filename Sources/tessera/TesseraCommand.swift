@@ -12,6 +12,8 @@ struct TesseraCommand: AsyncParsableCommand {
       and with bounded memory, into OME-Zarr.
       """,
     version: Tessera.version,
-    subcommands: [InfoCommand.self, SimulateCommand.self]
+    subcommands: [
+      InfoCommand.self, ExtractCommand.self, ShiftTilesCommand.self, SimulateCommand.self, BenchCommand.self,
+    ]
   )
 }

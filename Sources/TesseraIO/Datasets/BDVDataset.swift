@@ -279,8 +279,24 @@ public enum BDVProject {
     guard FileManager.default.fileExists(atPath: xmlPath) else {
       throw DatasetError(path: xmlPath, "no such file; check the path")
     }
+    let data: Data
     do {
-      return try XMLDocument(contentsOf: URL(fileURLWithPath: xmlPath), options: [])
+      data = try Data(contentsOf: URL(fileURLWithPath: xmlPath))
+    } catch {
+      throw DatasetError(path: xmlPath, "cannot read (\(error.localizedDescription))")
+    }
+    // libxml2's DOM parser recovers from errors (a truncated file parses "fine"), so check
+    // well-formedness with the event parser first; it stops at the first error.
+    let checker = XMLParser(data: data)
+    _ = checker.parse()
+    if let error = checker.parserError {
+      throw DatasetError(
+        path: xmlPath,
+        "malformed XML at line \(checker.lineNumber) (\((error as NSError).code == 5 ? "unexpected end of file" : "parse error \((error as NSError).code)")); is the file complete?"
+      )
+    }
+    do {
+      return try XMLDocument(data: data, options: [])
     } catch {
       throw DatasetError(path: xmlPath, "malformed XML (\(error.localizedDescription)); is the file complete?")
     }

@@ -1,0 +1,146 @@
+import Foundation
+import Testing
+
+@testable import Tessera
+@testable import TesseraIO
+
+/// Every bad input gives a one-line error naming the file and what is wrong.
+@Suite struct DatasetErrorTests {
+  /// A small valid BDV project and tile files to break.
+  static func project(_ dir: TemporaryDirectory) throws -> String {
+    let a = SyntheticAcquisition(tileShape: [4, 16, 16], grid: [1, 1, 2], channels: 1, voxelSize: [2, 1, 1], seed: 2)
+    try a.writeBDV(xmlPath: dir.path("p.xml"))
+    _ = try a.writeHDF5Tiles(to: dir.path("tiles"))
+    return try String(contentsOfFile: dir.path("p.xml"), encoding: .utf8)
+  }
+
+  static func writeXML(_ dir: TemporaryDirectory, _ text: String, _ name: String = "bad.xml") throws -> String {
+    try text.write(toFile: dir.path(name), atomically: true, encoding: .utf8)
+    return dir.path(name)
+  }
+
+  @Test func missingFiles() throws {
+    let dir = TemporaryDirectory()
+    expectError(["nope.xml", "no such file"]) { _ = try DatasetLoader.open([dir.path("nope.xml")]) }
+    expectError(["nope.json", "no such file"]) { _ = try DatasetLoader.open([dir.path("nope.json")]) }
+    expectError(["nope.h5", "no such file"]) { _ = try DatasetLoader.open([dir.path("nope.h5")]) }
+    let xml = try Self.project(dir)
+    let moved = try Self.writeXML(dir, xml.replacingOccurrences(of: ">p.h5<", with: ">gone.h5<"))
+    expectError(["bad.xml", "gone.h5", "does not exist"]) { _ = try DatasetLoader.open([moved]) }
+  }
+
+  @Test func missingDatasets() throws {
+    let dir = TemporaryDirectory()
+    let xml = try Self.project(dir)
+    // A setup in the XML with no cells in the HDF5.
+    let extra = xml.replacingOccurrences(
+      of: "<ViewRegistration timepoint=\"0\" setup=\"1\">",
+      with:
+        "<ViewRegistration timepoint=\"0\" setup=\"5\"></ViewRegistration><ViewRegistration timepoint=\"0\" setup=\"1\">"
+    ).replacingOccurrences(
+      of: "</ViewSetups>",
+      with:
+        "<ViewSetup><id>5</id><size>16 16 4</size><voxelSize><unit>um</unit><size>1 1 2</size></voxelSize></ViewSetup></ViewSetups>"
+    )
+    let path = try Self.writeXML(dir, extra)
+    expectError(["p.h5", "t00000/s05/0/cells", "missing dataset"]) { _ = try DatasetLoader.open([path]) }
+    let manifest =
+      #"{"voxel_size_um": [2, 1, 1], "tiles": [{"file": "tiles/tile_000.h5", "dataset": "ch9", "position_um": [0, 0, 0]}]}"#
+    let m = try Self.writeXML(dir, manifest, "m.json")
+    expectError(["tile_000.h5", "ch9", "no such dataset"]) { _ = try DatasetLoader.open([m]) }
+  }
+
+  @Test func malformedXMLAndJSON() throws {
+    let dir = TemporaryDirectory()
+    let xml = try Self.project(dir)
+    let truncated = try Self.writeXML(dir, String(xml.prefix(xml.count / 2)))
+    expectError(["bad.xml", "malformed XML"]) { _ = try DatasetLoader.open([truncated]) }
+    let notSpim = try Self.writeXML(dir, "<Other/>", "o.xml")
+    expectError(["o.xml", "SpimData"]) { _ = try DatasetLoader.open([notSpim]) }
+    let badAffine = try Self.writeXML(
+      dir, xml.replacingOccurrences(of: "<affine>1.0 0.0 0.0 0.0 0.0 1.0", with: "<affine>1.0 0.0 0.0 0.0 0.0"), "a.xml"
+    )
+    expectError(["a.xml", "affine"]) { _ = try DatasetLoader.open([badAffine]) }
+    let json = try Self.writeXML(dir, #"{"tiles": [ {"file": "x.h5", "dataset": } ]}"#, "bad.json")
+    expectError(["bad.json", "malformed manifest", "not valid JSON"]) { _ = try DatasetLoader.open([json]) }
+    let missingKey = try Self.writeXML(dir, #"{"tiles": [{"file": "x.h5"}]}"#, "k.json")
+    expectError(["k.json", "dataset", "tiles[0]"]) { _ = try DatasetLoader.open([missingKey]) }
+  }
+
+  @Test func unknownImageLoader() throws {
+    let dir = TemporaryDirectory()
+    let xml = try Self.project(dir)
+    let n5 = try Self.writeXML(dir, xml.replacingOccurrences(of: "format=\"bdv.hdf5\"", with: "format=\"bdv.n5\""))
+    expectError(["bad.xml", "bdv.n5", "unknown image loader"]) { _ = try DatasetLoader.open([n5]) }
+  }
+
+  @Test func viewsOfDifferentRank() throws {
+    let dir = TemporaryDirectory()
+    _ = try Self.project(dir)
+    let f = try HDF5File(path: dir.path("flat.h5"), mode: .truncate)
+    _ = try f.createDataset("img", elementType: .uint16, shape: [16, 16])
+    let manifest = """
+      {"tiles": [
+        {"file": "tiles/tile_000.h5", "dataset": "ch0", "position_um": [0, 0, 0], "voxel_size_um": [2, 1, 1]},
+        {"file": "flat.h5", "dataset": "img", "position_um": [0, 0], "voxel_size_um": [1, 1]}]}
+      """
+    let m = try Self.writeXML(dir, manifest, "r.json")
+    expectError(["r.json", "2-D", "3-D", "same rank"]) { _ = try DatasetLoader.open([m]) }
+    let wrongCount = try Self.writeXML(
+      dir, #"{"tiles": [{"file": "flat.h5", "dataset": "img", "position_um": [0, 0, 0], "voxel_size_um": [1, 1]}]}"#,
+      "w.json")
+    expectError(["w.json", "position_um", "3 values", "2 axes"]) { _ = try DatasetLoader.open([wrongCount]) }
+  }
+
+  @Test func nonFinitePositionsAndBadVoxelSizes() throws {
+    let dir = TemporaryDirectory()
+    _ = try Self.project(dir)
+    for (value, fragment) in [("NaN", "NaN"), ("Infinity", "NaN or infinity")] {
+      // JSON has no NaN literal: such positions arrive from attributes.
+      let f = try HDF5File(path: dir.path("t\(value).h5"), mode: .truncate)
+      _ = try f.createDataset("ch0", elementType: .uint16, shape: [2, 4, 4])
+      try f.setAttribute("position_um", of: "ch0", values: [0, value == "NaN" ? .nan : .infinity, 0])
+      try f.setAttribute("voxel_size_um", of: "ch0", values: [1, 1, 1])
+      expectError(["t\(value).h5", "position_um", fragment]) { _ = try DatasetLoader.open([dir.path("t\(value).h5")]) }
+    }
+    for bad in ["0", "-1"] {
+      let m = try Self.writeXML(
+        dir,
+        #"{"tiles": [{"file": "tiles/tile_000.h5", "dataset": "ch0", "position_um": [0, 0, 0], "voxel_size_um": [2, \#(bad), 1]}]}"#,
+        "v\(bad).json")
+      expectError(["v\(bad).json", "voxel_size_um", "positive"]) { _ = try DatasetLoader.open([m]) }
+    }
+    let xml = try String(contentsOfFile: dir.path("p.xml"), encoding: .utf8)
+    let zero = try Self.writeXML(
+      dir, xml.replacingOccurrences(of: "<size>1.0 1.0 2.0</size>", with: "<size>1.0 0.0 2.0</size>"))
+    expectError(["bad.xml", "voxelSize", "positive"]) { _ = try DatasetLoader.open([zero]) }
+    let nanAffine = try Self.writeXML(
+      dir, xml.replacingOccurrences(of: "<affine>1.0 0.0 0.0 0.0", with: "<affine>NaN 0.0 0.0 0.0"), "n.xml")
+    expectError(["n.xml", "NaN"]) { _ = try DatasetLoader.open([nanAffine]) }
+    let singular = try Self.writeXML(
+      dir,
+      #"{"tiles": [{"file": "tiles/tile_000.h5", "dataset": "ch0", "affine": [[0, 0, 0, 1], [0, 1, 0, 0], [0, 0, 1, 0]]}]}"#,
+      "s.json")
+    expectError(["s.json", "affine", "singular"]) { _ = try DatasetLoader.open([singular]) }
+  }
+
+  @Test func datasetSmallerThanTheXMLSays() throws {
+    let dir = TemporaryDirectory()
+    let xml = try Self.project(dir)
+    let bigger = try Self.writeXML(
+      dir, xml.replacingOccurrences(of: "<size>16 16 4</size>", with: "<size>16 20 4</size>"))
+    expectError(["p.h5", "t00000/s00/0/cells", "smaller than the XML"]) { _ = try DatasetLoader.open([bigger]) }
+  }
+
+  @Test func filesWithoutPositions() throws {
+    let dir = TemporaryDirectory()
+    let f = try HDF5File(path: dir.path("plain.h5"), mode: .truncate)
+    _ = try f.createDataset("data", elementType: .uint16, shape: [4, 4])
+    expectError(["plain.h5", "position_um", "manifest"]) { _ = try DatasetLoader.open([dir.path("plain.h5")]) }
+    try f.setAttribute("position_um", of: "data", values: [0, 0])
+    expectError(["plain.h5", "voxel_size_um"]) { _ = try DatasetLoader.open([dir.path("plain.h5")]) }
+    let text = dir.path("notes.h5")
+    try "not hdf5".write(toFile: text, atomically: true, encoding: .utf8)
+    expectError(["notes.h5", "HDF5"]) { _ = try DatasetLoader.open([text]) }
+  }
+}
