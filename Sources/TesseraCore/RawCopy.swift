@@ -16,10 +16,23 @@ public enum RawCopy {
       destination.copyMemory(from: source, byteCount: elementSize)
       return
     }
+    forEachRow(of: shared, in: sourceBox, and: destinationBox) { so, dO, length in
+      (destination + dO * elementSize).copyMemory(from: source + so * elementSize, byteCount: length * elementSize)
+    }
+  }
+
+  /// Calls `body(sourceOffset, destinationOffset, length)` for every row (run along the last
+  /// axis) of `region`, with element offsets into C-order arrays over `sourceBox` and
+  /// `destinationBox`, which must both contain `region` (rank ≥ 1, region non-empty).
+  @inlinable
+  public static func forEachRow(
+    of region: Box, in sourceBox: Box, and destinationBox: Box, _ body: (Int, Int, Int) -> Void
+  ) {
+    let n = region.rank
     let srcShape = sourceBox.shape
     let dstShape = destinationBox.shape
-    let rowBytes = (shared.upper[n - 1] - shared.lower[n - 1]) * elementSize
-    var index = shared.lower
+    let length = region.upper[n - 1] - region.lower[n - 1]
+    var index = region.lower
     while true {
       var so = 0
       var dO = 0
@@ -27,12 +40,12 @@ public enum RawCopy {
         so = so * srcShape[d] + (index[d] - sourceBox.lower[d])
         dO = dO * dstShape[d] + (index[d] - destinationBox.lower[d])
       }
-      (destination + dO * elementSize).copyMemory(from: source + so * elementSize, byteCount: rowBytes)
+      body(so, dO, length)
       var d = n - 2
       while d >= 0 {
         index[d] += 1
-        if index[d] < shared.upper[d] { break }
-        index[d] = shared.lower[d]
+        if index[d] < region.upper[d] { break }
+        index[d] = region.lower[d]
         d -= 1
       }
       if d < 0 { return }

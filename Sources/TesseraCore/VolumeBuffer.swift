@@ -89,33 +89,16 @@ public struct VolumeBuffer<Element: VoxelElement>: Sendable {
         ? unsafeBitCast(source.storage[0], to: Element.self) : Element(clamping: source.storage[0].doubleValue)
       return
     }
-    let rowLength = shared.upper[n - 1] - shared.lower[n - 1]
-    let dstStrides = strides
-    let srcStrides = source.strides
     let sourceType = Source.elementType
     let targetType = Element.elementType
+    let sourceBox = source.box
+    let targetBox = box
     source.storage.withUnsafeBufferPointer { src in
       storage.withUnsafeMutableBufferPointer { dst in
-        var index = shared.lower
-        while true {
-          var so = 0
-          var dO = 0
-          for d in 0..<n {
-            so += (index[d] - source.box.lower[d]) * srcStrides[d]
-            dO += (index[d] - box.lower[d]) * dstStrides[d]
-          }
+        RawCopy.forEachRow(of: shared, in: sourceBox, and: targetBox) { so, dO, length in
           ElementConversion.convert(
-            rowLength, from: sourceType, UnsafeRawPointer(src.baseAddress! + so), to: targetType,
+            length, from: sourceType, UnsafeRawPointer(src.baseAddress! + so), to: targetType,
             UnsafeMutableRawPointer(dst.baseAddress! + dO))
-          // Next row: advance every axis but the last, C order.
-          var d = n - 2
-          while d >= 0 {
-            index[d] += 1
-            if index[d] < shared.upper[d] { break }
-            index[d] = shared.lower[d]
-            d -= 1
-          }
-          if d < 0 { break }
         }
       }
     }
