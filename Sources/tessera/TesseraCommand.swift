@@ -13,7 +13,8 @@ struct TesseraCommand: AsyncParsableCommand {
       """,
     version: Tessera.version,
     subcommands: [
-      InfoCommand.self, ExtractCommand.self, ShiftTilesCommand.self, SimulateCommand.self, BenchCommand.self,
+      InfoCommand.self, ExtractCommand.self, ShiftTilesCommand.self, ConvertCommand.self, SimulateCommand.self,
+      BenchCommand.self,
     ]
   )
 }

@@ -12,7 +12,9 @@ let codecs: [(String, any BytesCodec)] = [
   ("zstd-1", ZstdCodec(level: 1)),
   ("zstd-3", ZstdCodec(level: 3)),
   ("blosc-lz4-5-shuffle", BloscCodec(compressor: "lz4", level: 5, shuffle: .byte, typeSize: 2)),
+  ("blosc-zstd-1-shuffle", BloscCodec(compressor: "zstd", level: 1, shuffle: .byte, typeSize: 2)),
   ("blosc-zstd-3-shuffle", BloscCodec(compressor: "zstd", level: 3, shuffle: .byte, typeSize: 2)),
+  ("blosc-lz4-1-shuffle", BloscCodec(compressor: "lz4", level: 1, shuffle: .byte, typeSize: 2)),
   ("gzip-1", DeflateCodec(level: 1, container: .gzip)),
 ]
 

@@ -79,30 +79,16 @@ struct SimulateCommand: ParsableCommand {
     case .bdv:
       target = (output as NSString).appendingPathComponent("dataset.xml")
       try acquisition.writeBDV(
-        xmlPath: target, subsampling: Self.pyramid(levels: levels, voxelSize: acquisition.voxelSize),
+        xmlPath: target,
+        subsampling: Pyramid.factors(levels: levels, voxelSize: acquisition.voxelSize).map {
+          $0.count == 2 ? [1] + $0 : $0
+        },
         deflateLevel: deflateLevel)
     }
     print(
       "wrote \(acquisition.tileCount) tiles × \(channels) channels of \(shape.map(String.init).joined(separator: "×")) "
         + "uint16 to \(target) (volume \(acquisition.volumeShape.map(String.init).joined(separator: "×")); "
         + "ground truth in \((output as NSString).appendingPathComponent("ground_truth.h5")))")
-  }
-}
-
-extension SimulateCommand {
-  /// Downsampling factors per level: y,x halve every level; z halves while its voxels are not
-  /// coarser than y,x (BigStitcher's choice for anisotropic stacks).
-  static func pyramid(levels: Int, voxelSize: [Double]) -> [[Int]] {
-    var out = [Array(repeating: 1, count: voxelSize.count)]
-    for _ in 1..<max(1, levels) {
-      var next = out.last!
-      for d in next.indices.reversed() {
-        let isZ = voxelSize.count == 3 && d == 0
-        if !isZ || voxelSize[0] * Double(next[0] * 2) <= voxelSize[1] * Double(next[1]) { next[d] *= 2 }
-      }
-      out.append(next)
-    }
-    return out.map { $0.count == 2 ? [1] + $0 : $0 }
   }
 }
 

@@ -1,0 +1,325 @@
+import Foundation
+import TesseraCore
+
+/// A Zarr v2 or v3 array on the local filesystem: chunk (or shard) reads and writes.
+///
+/// The unit of writing is one *block*: a chunk, or for a sharded v3 array a whole shard. Each
+/// block has exactly one writer, which encodes it on its own thread (no locks) and stores it
+/// atomically (temporary file, then rename), so a reader or a resumed run never sees half a
+/// chunk. Blocks entirely equal to the fill value are not stored (and a stale copy is removed);
+/// inside a shard, such inner chunks get the empty marker.
+public final class ZarrArray: Sendable {
+  /// The array's directory.
+  public let path: String
+  public let metadata: ZarrArrayMetadata
+  /// The grid of stored blocks (chunks, or shards).
+  public let grid: ChunkGrid
+
+  init(path: String, metadata: ZarrArrayMetadata) throws {
+    try metadata.validate(path)
+    self.path = path
+    self.metadata = metadata
+    self.grid = try ChunkGrid(shape: metadata.shape, chunkShape: metadata.chunkShape)
+  }
+
+  /// Creates an array: its directory, ancestors' group metadata are the caller's business
+  /// (``ZarrGroup``); writes `.zarray` (v2) or `zarr.json` (v3) with `attributes`.
+  ///
+  /// - Throws: ``ZarrError`` for inconsistent metadata or an unwritable directory.
+  public static func create(
+    at path: String, metadata: ZarrArrayMetadata, attributes: [String: Any] = [:]
+  ) throws -> ZarrArray {
+    let array = try ZarrArray(path: path, metadata: metadata)
+    try ZarrStore.makeDirectory(path)
+    switch metadata.format {
+    case .v2:
+      try ZarrStore.writeJSON(metadata.zarrayJSON(), to: path + "/.zarray")
+      if !attributes.isEmpty { try ZarrStore.writeJSON(attributes, to: path + "/.zattrs") }
+    case .v3:
+      var json = metadata.zarrJSON()
+      json["attributes"] = attributes
+      try ZarrStore.writeJSON(json, to: path + "/zarr.json")
+    }
+    return array
+  }
+
+  /// Opens an existing v2 or v3 array (whichever metadata file is present).
+  ///
+  /// - Throws: ``ZarrError`` when there is no array at `path` or its metadata is not supported.
+  public static func open(_ path: String) throws -> ZarrArray {
+    if FileManager.default.fileExists(atPath: path + "/zarr.json") {
+      return try ZarrArray(path: path, metadata: .fromZarrJSON(ZarrStore.readJSON(path + "/zarr.json"), path: path))
+    }
+    if FileManager.default.fileExists(atPath: path + "/.zarray") {
+      return try ZarrArray(path: path, metadata: .fromZarray(ZarrStore.readJSON(path + "/.zarray"), path: path))
+    }
+    throw ZarrError(path: path, "no Zarr array here (neither zarr.json nor .zarray)")
+  }
+
+  public var rank: Int { metadata.shape.count }
+  var elementSize: Int { metadata.dataType.byteCount }
+
+  /// The relative key of block `index` ("c/0/1/2", "0/1/2", "0.1.2").
+  public func key(of index: [Int]) -> String {
+    let parts = index.isEmpty ? ["0"] : index.map(String.init)
+    switch metadata.format {
+    case .v2: return parts.joined(separator: metadata.separator)
+    case .v3:
+      if metadata.v2KeyEncoding { return parts.joined(separator: metadata.separator) }
+      return (["c"] + (index.isEmpty ? [] : parts)).joined(separator: metadata.separator)
+    }
+  }
+
+  /// The file of block `index`.
+  public func file(of index: [Int]) -> String { path + "/" + key(of: index) }
+
+  /// True if block `index` is stored.
+  public func hasBlock(_ index: [Int]) -> Bool { FileManager.default.fileExists(atPath: file(of: index)) }
+
+  /// The fill value's bytes for one element.
+  var fillBytes: [UInt8] {
+    var one = AnyVolumeBuffer(elementType: metadata.dataType, box: Box(shape: [1]))
+    let f = metadata.fillValue
+    one.withUnsafeMutableBytes { b in
+      switch metadata.dataType {
+      case .float32: b.storeBytes(of: Float(f), as: Float.self)
+      case .float64: b.storeBytes(of: f, as: Double.self)
+      case .uint8: b.storeBytes(of: UInt8(clamping: f), as: UInt8.self)
+      case .int8: b.storeBytes(of: Int8(clamping: f), as: Int8.self)
+      case .uint16: b.storeBytes(of: UInt16(clamping: f), as: UInt16.self)
+      case .int16: b.storeBytes(of: Int16(clamping: f), as: Int16.self)
+      case .uint32: b.storeBytes(of: UInt32(clamping: f), as: UInt32.self)
+      case .int32: b.storeBytes(of: Int32(clamping: f), as: Int32.self)
+      }
+    }
+    return one.withUnsafeBytes { Array($0) }
+  }
+
+  /// `count` elements of the fill value.
+  func filled(_ count: Int) -> [UInt8] {
+    let one = fillBytes
+    if one.allSatisfy({ $0 == 0 }) { return [UInt8](repeating: 0, count: count * one.count) }
+    var out = [UInt8]()
+    out.reserveCapacity(count * one.count)
+    for _ in 0..<count { out += one }
+    return out
+  }
+
+  /// True if every element of `bytes` equals the fill value (bitwise).
+  func isFill(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    let one = fillBytes
+    if one.allSatisfy({ $0 == 0 }) {
+      // Word-wise scan for zero.
+      let words = bytes.count / 8
+      let w = bytes.baseAddress!
+      for i in 0..<words where w.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self) != 0 { return false }
+      for i in (words * 8)..<bytes.count where bytes[i] != 0 { return false }
+      return true
+    }
+    for i in 0..<bytes.count where bytes[i] != one[i % one.count] { return false }
+    return true
+  }
+
+  // MARK: Writing
+
+  /// Writes block `index` from `data`, which must cover the block's box clipped to the array
+  /// (extra voxels outside it are ignored; missing ones become the fill value). Returns false if
+  /// the block was all fill and so not stored.
+  ///
+  /// - Throws: ``ZarrError`` when encoding or writing fails (disk full, permissions).
+  @discardableResult
+  public func writeBlock(_ index: [Int], _ data: AnyVolumeBuffer) throws -> Bool {
+    precondition(data.elementType == metadata.dataType, "block of \(data.elementType) for a \(metadata.dataType) array")
+    let full = grid.fullBox(ofChunk: index)
+    let clipped = grid.box(ofChunk: index)
+    var block = filled(full.volume)
+    block.withUnsafeMutableBytes { dst in
+      data.withUnsafeBytes { src in
+        RawCopy.copy(
+          elementSize: elementSize, from: src.baseAddress!, sourceBox: data.box, to: dst.baseAddress!,
+          destinationBox: full, region: clipped)
+      }
+    }
+    let encoded: [UInt8]?
+    if let inner = metadata.innerChunkShape {
+      encoded = try encodeShard(block, shardBox: full, inner: inner)
+    } else {
+      encoded = try block.withUnsafeBytes { b in isFill(b) ? nil : try encodeChunk(b) }
+    }
+    let target = file(of: index)
+    guard let encoded else {
+      if FileManager.default.fileExists(atPath: target) { try? FileManager.default.removeItem(atPath: target) }
+      return false
+    }
+    try ZarrStore.writeAtomically(encoded, to: target)
+    return true
+  }
+
+  /// bytes codec (endianness) + compressor + optional crc32c.
+  func encodeChunk(_ raw: UnsafeRawBufferPointer) throws -> [UInt8] {
+    var bytes: [UInt8]
+    if let codec = metadata.compressor.codec(typeSize: elementSize) {
+      do {
+        bytes = try codec.encode(raw)
+      } catch {
+        throw ZarrError(path: path, "encoding failed: \(error)")
+      }
+    } else {
+      bytes = Array(raw)
+    }
+    if metadata.checksum { Self.appendLE(&bytes, CRC32C.checksum(bytes)) }
+    return bytes
+  }
+
+  func encodeShard(_ shard: [UInt8], shardBox: Box, inner: [Int]) throws -> [UInt8]? {
+    let perShard = zip(metadata.chunkShape, inner).map { $0 / $1 }
+    let count = perShard.reduce(1, *)
+    let innerGrid = try ChunkGrid(shape: metadata.shape, chunkShape: inner)
+    var index = [UInt64](repeating: .max, count: 2 * count)
+    var body: [UInt8] = []
+    let indexBytes = 16 * count + (metadata.indexChecksum ? 4 : 0)
+    let base = metadata.indexAtStart ? indexBytes : 0
+    var chunkBuffer = [UInt8](repeating: 0, count: inner.reduce(elementSize, *))
+    var k = 0
+    var any = false
+    try Box(shape: perShard).forEachIndex { local in
+      defer { k += 1 }
+      let globalChunk = zip(shardBox.lower, zip(local, inner)).map { $0 / $1.1 + $1.0 }
+      // Inner chunks wholly outside the array stay empty.
+      guard zip(globalChunk, innerGrid.gridShape).allSatisfy({ $0 < $1 }) else { return }
+      let innerBox = Box(origin: zip(local, inner).map { $0 * $1 }, shape: inner).translated(by: shardBox.lower)
+      chunkBuffer.withUnsafeMutableBytes { dst in
+        shard.withUnsafeBytes { src in
+          RawCopy.copy(
+            elementSize: elementSize, from: src.baseAddress!, sourceBox: shardBox, to: dst.baseAddress!,
+            destinationBox: innerBox)
+        }
+      }
+      let encoded: [UInt8]? = try chunkBuffer.withUnsafeBytes { b in isFill(b) ? nil : try encodeChunk(b) }
+      guard let encoded else { return }
+      any = true
+      index[2 * k] = UInt64(base + body.count)
+      index[2 * k + 1] = UInt64(encoded.count)
+      body += encoded
+    }
+    guard any else { return nil }
+    var indexData: [UInt8] = []
+    indexData.reserveCapacity(indexBytes)
+    for v in index { Self.appendLE(&indexData, v) }
+    if metadata.indexChecksum { Self.appendLE(&indexData, CRC32C.checksum(indexData)) }
+    return metadata.indexAtStart ? indexData + body : body + indexData
+  }
+
+  static func appendLE<T: FixedWidthInteger>(_ bytes: inout [UInt8], _ v: T) {
+    withUnsafeBytes(of: v.littleEndian) { bytes += $0 }
+  }
+
+  // MARK: Reading
+
+  /// Reads block `index` as a full-size block (box = the block's unclipped box), or nil when it
+  /// is not stored (it reads as the fill value).
+  ///
+  /// - Throws: ``ZarrError`` for corrupt data, a bad checksum or a truncated shard.
+  public func readBlock(_ index: [Int]) throws -> AnyVolumeBuffer? {
+    let target = file(of: index)
+    guard let data = FileManager.default.contents(atPath: target) else { return nil }
+    let full = grid.fullBox(ofChunk: index)
+    let bytes = [UInt8](data)
+    var out = AnyVolumeBuffer(elementType: metadata.dataType, box: full)
+    if let inner = metadata.innerChunkShape {
+      try out.withUnsafeMutableBytes { try decodeShard(bytes, shardBox: full, inner: inner, file: target, into: $0) }
+    } else {
+      let decoded = try decodeChunk(bytes[...], count: full.volume, file: target)
+      out.withUnsafeMutableBytes { dst in decoded.withUnsafeBytes { dst.copyMemory(from: $0) } }
+    }
+    return out
+  }
+
+  func decodeChunk(_ stored: ArraySlice<UInt8>, count: Int, file: String) throws -> [UInt8] {
+    var bytes = Array(stored)
+    if metadata.checksum {
+      guard bytes.count >= 4 else { throw ZarrError(path: file, "chunk too short for its crc32c") }
+      let body = Array(bytes.dropLast(4))
+      let stored = bytes.suffix(4).reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+      guard CRC32C.checksum(body) == stored else { throw ZarrError(path: file, "crc32c mismatch: corrupt chunk") }
+      bytes = body
+    }
+    let size = count * elementSize
+    var raw: [UInt8]
+    if let codec = metadata.compressor.codec(typeSize: elementSize) {
+      do {
+        raw = try codec.decode(bytes, decodedSize: size)
+      } catch {
+        throw ZarrError(path: file, "cannot decode chunk (\(error))")
+      }
+    } else {
+      raw = bytes
+    }
+    guard raw.count == size else { throw ZarrError(path: file, "chunk holds \(raw.count) bytes, expected \(size)") }
+    if metadata.bigEndian { Self.swapBytes(&raw, elementSize) }
+    return raw
+  }
+
+  /// Decodes a shard into `out` (the full shard, C order), fill where inner chunks are empty.
+  func decodeShard(
+    _ bytes: [UInt8], shardBox: Box, inner: [Int], file: String, into out: UnsafeMutableRawBufferPointer
+  ) throws {
+    let perShard = zip(metadata.chunkShape, inner).map { $0 / $1 }
+    let count = perShard.reduce(1, *)
+    let indexBytes = 16 * count + (metadata.indexChecksum ? 4 : 0)
+    guard bytes.count >= indexBytes else { throw ZarrError(path: file, "shard shorter than its index") }
+    let indexSlice = metadata.indexAtStart ? Array(bytes[0..<indexBytes]) : Array(bytes[(bytes.count - indexBytes)...])
+    if metadata.indexChecksum {
+      let body = Array(indexSlice.prefix(16 * count))
+      let stored = indexSlice.suffix(4).reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+      guard CRC32C.checksum(body) == stored else { throw ZarrError(path: file, "shard index crc32c mismatch") }
+    }
+    let entries: [UInt64] = (0..<(2 * count)).map { i in
+      (0..<8).reduce(UInt64(0)) { $0 | UInt64(indexSlice[8 * i + $1]) << (8 * $1) }
+    }
+    filled(shardBox.volume).withUnsafeBytes { out.copyMemory(from: $0) }
+    let innerCount = inner.reduce(1, *)
+    var k = 0
+    try Box(shape: perShard).forEachIndex { local in
+      defer { k += 1 }
+      let (offset, size) = (entries[2 * k], entries[2 * k + 1])
+      if offset == .max && size == .max { return }
+      guard offset <= UInt64(bytes.count), size <= UInt64(bytes.count) - offset else {
+        throw ZarrError(path: file, "shard index points past the end of the shard")
+      }
+      let decoded = try decodeChunk(bytes[Int(offset)..<Int(offset + size)], count: innerCount, file: file)
+      let innerBox = Box(origin: zip(local, inner).map { $0 * $1 }, shape: inner).translated(by: shardBox.lower)
+      decoded.withUnsafeBytes { src in
+        RawCopy.copy(
+          elementSize: elementSize, from: src.baseAddress!, sourceBox: innerBox, to: out.baseAddress!,
+          destinationBox: shardBox)
+      }
+    }
+  }
+
+  static func swapBytes(_ bytes: inout [UInt8], _ size: Int) {
+    guard size > 1 else { return }
+    for start in stride(from: 0, to: bytes.count, by: size) { bytes[start..<(start + size)].reverse() }
+  }
+
+  /// Reads `box` (inside the array), with the fill value wherever no block is stored.
+  public func read(_ box: Box) throws -> AnyVolumeBuffer {
+    guard box.rank == rank, grid.bounds.contains(box) else {
+      throw ZarrError(path: path, "read box \(box) lies outside the array's shape \(metadata.shape)")
+    }
+    var out = AnyVolumeBuffer(elementType: metadata.dataType, box: box)
+    let fill = filled(box.volume)
+    out.withUnsafeMutableBytes { dst in fill.withUnsafeBytes { dst.copyMemory(from: $0) } }
+    for index in grid.chunks(intersecting: box) {
+      guard let block = try readBlock(index) else { continue }
+      out.withUnsafeMutableBytes { dst in
+        block.withUnsafeBytes { src in
+          RawCopy.copy(
+            elementSize: elementSize, from: src.baseAddress!, sourceBox: block.box, to: dst.baseAddress!,
+            destinationBox: box)
+        }
+      }
+    }
+    return out
+  }
+}

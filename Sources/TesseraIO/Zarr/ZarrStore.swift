@@ -1,0 +1,96 @@
+import Foundation
+
+/// Filesystem operations of the Zarr writer: every file appears whole or not at all.
+public enum ZarrStore {
+  /// Creates a directory and its parents.
+  static func makeDirectory(_ path: String) throws {
+    do {
+      try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    } catch {
+      throw ZarrError(path: path, "cannot create directory (\(error.localizedDescription))")
+    }
+  }
+
+  /// Writes `bytes` to a temporary file beside `path`, then renames it into place; creates the
+  /// parent directory if needed. A failure (disk full) leaves no partial file behind.
+  public static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+    let directory = (path as NSString).deletingLastPathComponent
+    let name = (path as NSString).lastPathComponent
+    let tmp = directory + "/.\(name).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+    func attempt() -> Int32 {
+      let fd = Glibc.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+      if fd < 0 { return errno }
+      var written = 0
+      let status: Int32 = bytes.withUnsafeBytes { b in
+        while written < b.count {
+          let n = Glibc.write(fd, b.baseAddress! + written, b.count - written)
+          if n < 0 {
+            if errno == EINTR { continue }
+            return errno
+          }
+          written += n
+        }
+        return 0
+      }
+      let closed = close(fd)
+      if status != 0 { return status }
+      if closed != 0 { return errno }
+      return rename(tmp, path) == 0 ? 0 : errno
+    }
+    var error = attempt()
+    if error == ENOENT {
+      try makeDirectory(directory)
+      error = attempt()
+    }
+    if error != 0 {
+      unlink(tmp)
+      let reason = String(cString: strerror(error))
+      throw ZarrError(
+        path: path,
+        "cannot write (\(reason))" + (error == ENOSPC ? "; free some disk space and run again with --resume" : ""))
+    }
+  }
+
+  /// Writes a JSON object atomically, keys sorted, pretty-printed.
+  public static func writeJSON(_ object: [String: Any], to path: String) throws {
+    let data = try JSONSerialization.data(
+      withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+    try writeAtomically([UInt8](data) + [0x0A], to: path)
+  }
+
+  /// Reads a JSON object.
+  public static func readJSON(_ path: String) throws -> [String: Any] {
+    guard let data = FileManager.default.contents(atPath: path) else {
+      throw ZarrError(path: path, "cannot read")
+    }
+    guard let object = try? JSONSerialization.jsonObject(with: data), let dict = object as? [String: Any] else {
+      throw ZarrError(path: path, "not a JSON object")
+    }
+    return dict
+  }
+}
+
+/// A Zarr group's metadata: `.zgroup` (+ `.zattrs`) in v2, `zarr.json` in v3.
+public enum ZarrGroup {
+  /// Writes group metadata at `path` (creating the directory), replacing any.
+  public static func write(at path: String, format: ZarrFormat, attributes: [String: Any] = [:]) throws {
+    try ZarrStore.makeDirectory(path)
+    switch format {
+    case .v2:
+      try ZarrStore.writeJSON(["zarr_format": 2], to: path + "/.zgroup")
+      if !attributes.isEmpty { try ZarrStore.writeJSON(attributes, to: path + "/.zattrs") }
+    case .v3:
+      try ZarrStore.writeJSON(
+        ["zarr_format": 3, "node_type": "group", "attributes": attributes], to: path + "/zarr.json")
+    }
+  }
+
+  /// A group's attributes (empty when none).
+  public static func attributes(at path: String) throws -> [String: Any] {
+    if FileManager.default.fileExists(atPath: path + "/zarr.json") {
+      return (try ZarrStore.readJSON(path + "/zarr.json")["attributes"] as? [String: Any]) ?? [:]
+    }
+    if FileManager.default.fileExists(atPath: path + "/.zattrs") { return try ZarrStore.readJSON(path + "/.zattrs") }
+    return [:]
+  }
+}
