@@ -267,7 +267,7 @@ extension AffineTransform {
 
   /// The lower and upper corners of the axis-aligned continuous bounding box of the images of
   /// `points`' convex hull, given by its corner points.
-  func continuousBounds(ofCorners lo: [Double], _ hi: [Double]) -> (lower: [Double], upper: [Double]) {
+  public func continuousBounds(ofCorners lo: [Double], _ hi: [Double]) -> (lower: [Double], upper: [Double]) {
     let n = rank
     var outLo = translation
     var outHi = translation

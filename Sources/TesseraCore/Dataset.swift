@@ -5,6 +5,13 @@ public protocol ViewReader: Sendable {
   /// Reads `box` (which must lie inside the level's shape) of resolution `level`, in the view's
   /// element type.
   func read(_ box: Box, level: Int) throws -> AnyVolumeBuffer
+
+  /// The block shape reads are most efficient in (the storage chunk shape), if any.
+  func preferredBlockShape(level: Int) -> [Int]?
+}
+
+extension ViewReader {
+  public func preferredBlockShape(level: Int) -> [Int]? { nil }
 }
 
 /// One resolution level of a view (level 0 is full resolution).

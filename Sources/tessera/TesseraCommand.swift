@@ -13,7 +13,8 @@ struct TesseraCommand: AsyncParsableCommand {
       """,
     version: Tessera.version,
     subcommands: [
-      InfoCommand.self, ExtractCommand.self, ShiftTilesCommand.self, ConvertCommand.self, SimulateCommand.self,
+      InfoCommand.self, FuseCommand.self, ExtractCommand.self, ShiftTilesCommand.self, ConvertCommand.self,
+      SimulateCommand.self,
       BenchCommand.self,
     ]
   )

@@ -16,6 +16,11 @@ public struct HDF5ViewReader: ViewReader {
     self.squeezeFirstAxis = squeezeFirstAxis
   }
 
+  public func preferredBlockShape(level: Int) -> [Int]? {
+    guard let chunks = levels[level].chunkShape else { return nil }
+    return squeezeFirstAxis ? Array(chunks.dropFirst()) : chunks
+  }
+
   public func read(_ box: Box, level: Int) throws -> AnyVolumeBuffer {
     precondition(levels.indices.contains(level), "level \(level) of \(levels.count)")
     guard squeezeFirstAxis else { return try levels[level].readBlock(box, as: elementType) }

@@ -199,9 +199,17 @@ public final class OMEZarrImage: Sendable {
 
   /// Writes block `index` of `level` and records it as complete.
   public func writeBlock(level: Int, _ index: [Int], _ data: AnyVolumeBuffer) throws {
+    try writeBlock(level: level, index) { _ in data }
+  }
+
+  /// Writes block `index` of `level` piece by piece (see ``ZarrArray/writeBlock(_:produce:)``)
+  /// and records it as complete. Returns false if it was all fill.
+  @discardableResult
+  public func writeBlock(level: Int, _ index: [Int], produce: (Box) throws -> AnyVolumeBuffer?) throws -> Bool {
     let array = levels[level]
-    try array.writeBlock(index, data)
+    let stored = try array.writeBlock(index, produce: produce)
     try log.record(level: level, block: array.grid.linearIndex(ofChunk: index))
+    return stored
   }
 
   /// Builds levels 1… from level 0, block by block (each block reads only the 2×-region of the

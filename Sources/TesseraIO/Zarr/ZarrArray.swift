@@ -129,22 +129,27 @@ public final class ZarrArray: Sendable {
   /// - Throws: ``ZarrError`` when encoding or writing fails (disk full, permissions).
   @discardableResult
   public func writeBlock(_ index: [Int], _ data: AnyVolumeBuffer) throws -> Bool {
-    precondition(data.elementType == metadata.dataType, "block of \(data.elementType) for a \(metadata.dataType) array")
-    let full = grid.fullBox(ofChunk: index)
-    let clipped = grid.box(ofChunk: index)
-    var block = filled(full.volume)
-    block.withUnsafeMutableBytes { dst in
-      data.withUnsafeBytes { src in
-        RawCopy.copy(
-          elementSize: elementSize, from: src.baseAddress!, sourceBox: data.box, to: dst.baseAddress!,
-          destinationBox: full, region: clipped)
-      }
-    }
+    try writeBlock(index) { _ in data }
+  }
+
+  /// Writes block `index`, asking `produce` for the data of each piece it is encoded from: the
+  /// block's box (clipped to the array), or for a shard each inner chunk's box (clipped) in turn,
+  /// so a shard is computed and encoded one inner chunk at a time. `produce` returns nil for a
+  /// piece that is all fill. Returns false if nothing but fill was produced (nothing stored, and
+  /// a stale file is removed).
+  @discardableResult
+  public func writeBlock(_ index: [Int], produce: (Box) throws -> AnyVolumeBuffer?) throws -> Bool {
     let encoded: [UInt8]?
     if let inner = metadata.innerChunkShape {
-      encoded = try encodeShard(block, shardBox: full, inner: inner)
+      encoded = try encodeShard(grid.fullBox(ofChunk: index), inner: inner, produce: produce)
     } else {
-      encoded = try block.withUnsafeBytes { b in isFill(b) ? nil : try encodeChunk(b) }
+      let full = grid.fullBox(ofChunk: index)
+      if let data = try produce(grid.box(ofChunk: index)) {
+        let block = padded(data, to: full)
+        encoded = try block.withUnsafeBytes { b in isFill(b) ? nil : try encodeChunk(b) }
+      } else {
+        encoded = nil
+      }
     }
     let target = file(of: index)
     guard let encoded else {
@@ -153,6 +158,20 @@ public final class ZarrArray: Sendable {
     }
     try ZarrStore.writeAtomically(encoded, to: target)
     return true
+  }
+
+  /// `data` placed in a fill-valued buffer of the full (unclipped) `box`.
+  func padded(_ data: AnyVolumeBuffer, to box: Box) -> [UInt8] {
+    precondition(data.elementType == metadata.dataType, "block of \(data.elementType) for a \(metadata.dataType) array")
+    var block = filled(box.volume)
+    block.withUnsafeMutableBytes { dst in
+      data.withUnsafeBytes { src in
+        RawCopy.copy(
+          elementSize: elementSize, from: src.baseAddress!, sourceBox: data.box, to: dst.baseAddress!,
+          destinationBox: box, region: box.intersection(grid.bounds))
+      }
+    }
+    return block
   }
 
   /// bytes codec (endianness) + compressor + optional crc32c.
@@ -171,32 +190,23 @@ public final class ZarrArray: Sendable {
     return bytes
   }
 
-  func encodeShard(_ shard: [UInt8], shardBox: Box, inner: [Int]) throws -> [UInt8]? {
+  func encodeShard(_ shardBox: Box, inner: [Int], produce: (Box) throws -> AnyVolumeBuffer?) throws -> [UInt8]? {
     let perShard = zip(metadata.chunkShape, inner).map { $0 / $1 }
     let count = perShard.reduce(1, *)
-    let innerGrid = try ChunkGrid(shape: metadata.shape, chunkShape: inner)
     var index = [UInt64](repeating: .max, count: 2 * count)
     var body: [UInt8] = []
     let indexBytes = 16 * count + (metadata.indexChecksum ? 4 : 0)
     let base = metadata.indexAtStart ? indexBytes : 0
-    var chunkBuffer = [UInt8](repeating: 0, count: inner.reduce(elementSize, *))
     var k = 0
     var any = false
     try Box(shape: perShard).forEachIndex { local in
       defer { k += 1 }
-      let globalChunk = zip(shardBox.lower, zip(local, inner)).map { $0 / $1.1 + $1.0 }
-      // Inner chunks wholly outside the array stay empty.
-      guard zip(globalChunk, innerGrid.gridShape).allSatisfy({ $0 < $1 }) else { return }
       let innerBox = Box(origin: zip(local, inner).map { $0 * $1 }, shape: inner).translated(by: shardBox.lower)
-      chunkBuffer.withUnsafeMutableBytes { dst in
-        shard.withUnsafeBytes { src in
-          RawCopy.copy(
-            elementSize: elementSize, from: src.baseAddress!, sourceBox: shardBox, to: dst.baseAddress!,
-            destinationBox: innerBox)
-        }
-      }
-      let encoded: [UInt8]? = try chunkBuffer.withUnsafeBytes { b in isFill(b) ? nil : try encodeChunk(b) }
-      guard let encoded else { return }
+      // Inner chunks wholly outside the array stay empty.
+      let clipped = innerBox.intersection(grid.bounds)
+      guard !clipped.isEmpty, let data = try produce(clipped) else { return }
+      let chunk = padded(data, to: innerBox)
+      guard let encoded = try chunk.withUnsafeBytes({ b in isFill(b) ? nil : try encodeChunk(b) }) else { return }
       any = true
       index[2 * k] = UInt64(base + body.count)
       index[2 * k + 1] = UInt64(encoded.count)

@@ -1,0 +1,364 @@
+import Dispatch
+import Foundation
+import TesseraCore
+import TesseraFusion
+import TesseraIO
+
+/// What the user asks of a fusion.
+public struct FusionOptions: Sendable {
+  public var format: ZarrFormat = .v3
+  public var compressor: ZarrCompressor = .blosc(cname: "lz4", level: 5, shuffle: .byte)
+  /// Spatial chunk shape; default 64×128×128 (3D) or 1024×1024 (2D), clipped to the output.
+  public var chunkShape: [Int]?
+  /// Spatial shard shape (Zarr v3), or nil.
+  public var shardShape: [Int]?
+  /// Resolution levels; nil = enough to reach an overview of at most 512 voxels in y and x.
+  public var pyramidLevels: Int?
+  /// Channel ids to fuse (default all).
+  public var channels: [Int]?
+  /// World box to fuse, µm (default: the union of the views).
+  public var bbox: (lower: [Double], upper: [Double])?
+  /// Output voxel size, µm (default: the finest input voxel size per axis).
+  public var voxelSize: [Double]?
+  public var interpolation: Interpolation = .linear
+  public var blend: BlendMode = .linear
+  /// Feathering width in µm on every axis (default: the actual overlap per axis).
+  public var blendWidth: Double?
+  public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+  /// Memory budget in bytes (default: a quarter of physical memory, at most 16 GiB).
+  public var memoryBytes: Int = FusionOptions.defaultMemory
+  /// Output element type (default: the input type).
+  public var outputType: ElementType?
+  public var mode: OMEZarrImage.Mode = .new
+
+  public init() {}
+
+  public static var defaultMemory: Int {
+    Int(min(ProcessInfo.processInfo.physicalMemory / 4, 16 << 30))
+  }
+}
+
+/// Progress of a running fusion.
+public struct FusionProgress: Sendable {
+  public var phase: String
+  public var done: Int
+  public var total: Int
+  /// Output voxels finished in this phase.
+  public var voxels: Int
+  public var elapsed: Double
+}
+
+/// What a finished fusion did.
+public struct FusionSummary: Sendable {
+  public var voxels: Int
+  public var seconds: Double
+  public var blocksWritten: Int
+  public var blocksSkipped: Int
+  public var bytesRead: Int
+  public var peakRSSBytes: Int
+}
+
+/// A planned fusion of a dataset into an OME-Zarr image: plan once (`init`), print it
+/// (``describe()``), run it (``run(output:progress:)``).
+public final class FusionJob: Sendable {
+  public let dataset: Dataset
+  public let options: FusionOptions
+  public let plan: FusionPlan
+  public let spec: OMEZarrImageSpec
+  /// Bytes the view cache may hold (the budget less the in-flight regions).
+  public let cacheBudget: Int
+  let cacheSources: [Int: ViewBlockCache.Source]
+  let bytesPerRegion: Int
+
+  /// Plans the fusion.
+  ///
+  /// - Throws: ``DatasetError``/``GeometryError`` for unusable options (unknown channel, empty box,
+  ///   singular transforms), and when the memory budget cannot hold the work in flight.
+  public init(dataset: Dataset, options: FusionOptions) throws {
+    self.dataset = dataset
+    self.options = options
+    let rank = dataset.rank
+    guard rank == 2 || rank == 3 else {
+      throw DatasetError(path: dataset.path, "fusion needs 2-D or 3-D views, these are \(rank)-D")
+    }
+    let channels = options.channels ?? dataset.channels
+    for c in channels where !dataset.channels.contains(c) {
+      throw DatasetError(path: dataset.path, "no channel \(c); the dataset has channels \(dataset.channels)")
+    }
+    let timepoints = dataset.timepoints
+    let selected = dataset.views.enumerated().filter { channels.contains($0.element.channel) }
+    guard !selected.isEmpty else { throw DatasetError(path: dataset.path, "no views to fuse") }
+    let voxel = options.voxelSize ?? (0..<rank).map { d in selected.map { $0.element.voxelSize[d] }.min()! }
+    guard voxel.count == rank, voxel.allSatisfy({ $0 > 0 && $0.isFinite }) else {
+      throw DatasetError(path: dataset.path, "the output voxel size needs \(rank) positive values")
+    }
+    var lower = [Double](repeating: .infinity, count: rank)
+    var upper = [Double](repeating: -.infinity, count: rank)
+    for (_, v) in selected {
+      let (lo, hi) = v.worldBounds
+      for d in 0..<rank {
+        lower[d] = min(lower[d], lo[d])
+        upper[d] = max(upper[d], hi[d])
+      }
+    }
+    if let bbox = options.bbox {
+      guard bbox.lower.count == rank, bbox.upper.count == rank, zip(bbox.lower, bbox.upper).allSatisfy({ $0 < $1 })
+      else { throw DatasetError(path: dataset.path, "the bounding box needs \(rank) ranges lo:hi with lo < hi (µm)") }
+      (lower, upper) = bbox
+    }
+    let grid = OutputGrid(lower: lower, upper: upper, voxelSize: voxel)
+    let fusionViews = selected.map { i, v in
+      FusionView(
+        index: i, tile: v.tile, channel: v.channel, timepoint: v.id.timepoint, shape: v.shape,
+        viewToWorld: v.viewToWorld)
+    }
+    let chunk = zip(options.chunkShape ?? (rank == 3 ? [64, 128, 128] : [1024, 1024]), grid.shape).map { min($0, $1) }
+    if let shard = options.shardShape {
+      guard shard.count == rank, zip(shard, chunk).allSatisfy({ $0 > 0 && $0 % $1 == 0 }) else {
+        throw DatasetError(
+          path: dataset.path, "--shard \(shard) must be a multiple of the chunk shape \(chunk) on every axis")
+      }
+    }
+    let width =
+      options.blendWidth.map { Array(repeating: $0, count: rank) }
+      ?? FusionPlan.defaultBlendWidth(views: fusionViews)
+    plan = try FusionPlan(
+      views: fusionViews, grid: grid, channels: channels, timepoints: timepoints,
+      blockShape: options.shardShape ?? chunk, computeShape: chunk, interpolation: options.interpolation,
+      blend: options.blend, blendWidth: width)
+    let types = Set(selected.map(\.element.elementType))
+    let outputType = options.outputType ?? (types.count == 1 ? types.first! : .float32)
+    let levels =
+      options.pyramidLevels
+      ?? Pyramid.levelsToReach(overview: 512, shape: grid.shape, voxelSize: grid.voxelSize)
+    spec = OMEZarrImageSpec(
+      format: options.format, shape: grid.shape, voxelSize: grid.voxelSize, origin: grid.origin,
+      channels: channels.enumerated().map { i, c in
+        .init(label: "channel \(c)", color: ["00FF00", "FF00FF", "00FFFF", "FF0000", "0000FF", "FFFF00"][i % 6])
+      }, timepoints: timepoints.count, dataType: outputType, fillValue: 0, chunkShape: chunk,
+      shardShape: options.shardShape, compressor: options.compressor, levels: levels,
+      name: ((dataset.path as NSString).lastPathComponent as NSString).deletingPathExtension)
+    var sources: [Int: ViewBlockCache.Source] = [:]
+    for (i, v) in selected {
+      let preferred = v.reader.preferredBlockShape(level: 0) ?? v.shape.map { min($0, 64) }
+      // Whole storage chunks, at least 64 voxels (32 in z) per axis, at most the view.
+      let block = (0..<rank).map { d in
+        let minimum = rank == 3 && d == 0 ? 32 : 64
+        let c = max(1, preferred[d])
+        return min(v.shape[d], c * max(1, (minimum + c - 1) / c))
+      }
+      sources[i] = .init(reader: v.reader, shape: v.shape, elementType: v.elementType, blockShape: block)
+    }
+    cacheSources = sources
+    let executor = FusionExecutor(
+      plan: plan, cache: ViewBlockCache(sources: [:], budget: 0), outputType: outputType)
+    bytesPerRegion = executor.bytesPerComputeRegion + chunk.reduce(outputType.byteCount, *)  // + encoded copy
+    let inFlight = max(1, options.threads) * bytesPerRegion
+    let largestBlock = sources.values.map { $0.blockShape.reduce($0.elementType.byteCount, *) }.max() ?? 0
+    let overhead = 64 << 20
+    cacheBudget = options.memoryBytes - inFlight - overhead
+    // The cache must hold at least the blocks one region needs from two views.
+    let needed = 2 * 8 * largestBlock
+    guard cacheBudget >= needed else {
+      let minimum = inFlight + overhead + needed
+      throw DatasetError(
+        path: dataset.path,
+        "a memory budget of \(Self.format(bytes: options.memoryBytes)) cannot hold \(options.threads) chunks in flight "
+          + "and the input blocks they read; give --memory \(Self.format(bytes: minimum)) or more, "
+          + "or fewer --threads / smaller --chunks")
+    }
+  }
+
+  /// Decoded bytes of all views to fuse (the most the cache can ever hold).
+  public var inputBytes: Int {
+    plan.views.reduce(0) { $0 + $1.shape.reduce(dataset.views[$1.index].elementType.byteCount, *) }
+  }
+
+  /// Predicted peak memory: what the cache can hold (its budget, or all input if smaller), plus
+  /// the regions in flight, plus fixed overhead (64 MiB). Never more than the budget.
+  public var predictedPeakBytes: Int {
+    min(cacheBudget, inputBytes) + max(1, options.threads) * bytesPerRegion + (64 << 20)
+  }
+
+  /// The dry-run report.
+  public func describe() -> String {
+    let blockGrid = plan.blockGrid
+    let outBytes = plan.grid.shape.reduce(spec.dataType.byteCount, *) * plan.channels.count * plan.timepoints.count
+    let readBytes = inputBytes
+    let hist = plan.viewsPerBlockHistogram.sorted { $0.key < $1.key }.map {
+      "\($0.key) view\($0.key == 1 ? "" : "s"): \($0.value)"
+    }
+    let unit = options.shardShape == nil ? "chunks" : "shards"
+    return [
+      "output      \(spec.axisNames.joined(separator: ",")) \(spec.arrayShape(level: 0).map(String.init).joined(separator: "×")) \(spec.dataType), voxel \(plan.grid.voxelSize.map { String(format: "%.4g", $0) }.joined(separator: " × ")) µm, origin \(plan.grid.origin.map { String(format: "%.4g", $0) }.joined(separator: ", ")) µm",
+      "format      Zarr v\(spec.format.rawValue) (OME-NGFF \(spec.format == .v3 ? "0.5" : "0.4")), \(spec.compressor), chunks \(spec.chunkShape.map(String.init).joined(separator: "×"))"
+        + (spec.shardShape.map { ", shards \($0.map(String.init).joined(separator: "×"))" } ?? "")
+        + ", \(spec.levels) level(s)",
+      "fusion      \(plan.interpolation) interpolation, \(plan.blend) blending"
+        + (plan.blend == .linear
+          ? " (width \(plan.blendWidth.map { String(format: "%.3g", $0) }.joined(separator: " × ")) µm)" : ""),
+      "views       \(plan.views.count) of \(dataset.views.count), channels \(plan.channels), timepoints \(plan.timepoints.count)",
+      "\(unit)      \(plan.blocks.count) to fuse of \(plan.totalBlocks) (\(plan.totalBlocks - plan.blocks.count) untouched, left as fill); grid \(blockGrid.gridShape.map(String.init).joined(separator: "×")) per channel",
+      "views/block \(hist.joined(separator: ", "))",
+      "bytes       read ≈ \(Self.format(bytes: readBytes)) (decoded), write ≤ \(Self.format(bytes: outBytes)) uncompressed at level 0",
+      "memory      peak ≈ \(Self.format(bytes: predictedPeakBytes)) of a \(Self.format(bytes: options.memoryBytes)) budget: cache ≤ \(Self.format(bytes: min(cacheBudget, inputBytes))) + \(options.threads) × \(Self.format(bytes: bytesPerRegion)) in flight + 64 MiB",
+    ].joined(separator: "\n")
+  }
+
+  static func format(bytes: Int) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var v = Double(bytes)
+    var u = 0
+    while v >= 1024 && u < units.count - 1 {
+      v /= 1024
+      u += 1
+    }
+    return String(format: u == 0 ? "%.0f %@" : "%.1f %@", v, units[u])
+  }
+
+  /// Runs the fusion into `output`.
+  ///
+  /// - Throws: ``ZarrError`` for output problems (exists, disk full), ``HDF5Error`` and others for
+  ///   input problems. Everything written before a failure is kept and recorded, so the same
+  ///   command with `--resume` continues.
+  public func run(output: String, progress: @escaping @Sendable (FusionProgress) -> Void) throws -> FusionSummary {
+    let start = ContinuousClock.now
+    func seconds() -> Double {
+      let e = ContinuousClock.now - start
+      return Double(e.components.seconds) + Double(e.components.attoseconds) * 1e-18
+    }
+    let image = try OMEZarrImage.create(at: output, spec: spec, mode: options.mode)
+    let cache = ViewBlockCache(sources: cacheSources, budget: cacheBudget)
+    let executor = FusionExecutor(plan: plan, cache: cache, outputType: spec.dataType, fillValue: spec.fillValue)
+    let lead = spec.leadingAxes.count
+    let level0 = image.levels[0]
+    let done = image.completedAtOpen[0]
+    let work = plan.blocks.filter { b in
+      let index = (lead == 2 ? [b.t, b.c] : [b.c]) + b.block
+      return !done.contains(level0.grid.linearIndex(ofChunk: index))
+    }
+    let counters = Counters()
+    let failure = FirstFailure()
+    let next = NextIndex()
+    let total = work.count
+    let timer = DispatchSource.makeTimerSource()
+    timer.schedule(deadline: .now() + 0.5, repeating: 0.5)
+    timer.setEventHandler {
+      let (d, v) = counters.snapshot
+      progress(FusionProgress(phase: "fuse", done: d, total: total, voxels: v, elapsed: seconds()))
+    }
+    timer.resume()
+    DispatchQueue.concurrentPerform(iterations: max(1, min(options.threads, total))) { _ in
+      while !failure.failed, let i = next.take(below: total) {
+        let b = work[i]
+        let index = (lead == 2 ? [b.t, b.c] : [b.c]) + b.block
+        do {
+          var voxels = 0
+          let stored = try image.writeBlock(level: 0, index) { box in
+            let spatial = Box(lower: Array(box.lower.dropFirst(lead)), upper: Array(box.upper.dropFirst(lead)))
+            voxels += spatial.volume
+            guard let fused = try executor.fuse(b, box: spatial) else { return nil }
+            return fused.withLeadingAxes(box)
+          }
+          counters.add(stored: stored, voxels: voxels)
+        } catch {
+          failure.set(error)
+        }
+      }
+    }
+    timer.cancel()
+    if let error = failure.error { throw error }
+    let (written, fusedVoxels) = counters.snapshot
+    progress(FusionProgress(phase: "fuse", done: written, total: total, voxels: fusedVoxels, elapsed: seconds()))
+    let fuseSeconds = seconds()
+    try image.buildPyramid(threads: options.threads)
+    try image.finish(provenance: provenance())
+    let stats = cache.statistics
+    return FusionSummary(
+      voxels: fusedVoxels, seconds: fuseSeconds, blocksWritten: counters.storedCount,
+      blocksSkipped: plan.totalBlocks - work.count, bytesRead: stats.bytesRead, peakRSSBytes: ResourceUsage.peakRSS)
+  }
+
+  /// The `tessera` block of the output's attributes.
+  func provenance() -> [String: Any] {
+    let views: [[String: Any]] = plan.views.map { v in
+      let view = dataset.views[v.index]
+      return [
+        "name": view.name, "tile": v.tile, "channel": v.channel, "timepoint": v.timepoint, "setup": view.id.setup,
+        "viewToWorld": Array(v.viewToWorld.homogeneousMatrix.dropLast()),
+      ]
+    }
+    return [
+      "version": Tessera.version, "command": CommandLine.arguments.joined(separator: " "),
+      "dataset": dataset.path,
+      "parameters": [
+        "interpolation": plan.interpolation.rawValue, "blend": plan.blend.rawValue, "blend_width_um": plan.blendWidth,
+        "voxel_size_um": plan.grid.voxelSize, "origin_um": plan.grid.origin, "channels": plan.channels,
+        "dtype": spec.dataType.rawValue, "chunks": spec.chunkShape, "shards": spec.shardShape ?? [],
+        "codec": "\(spec.compressor)", "levels": spec.levels,
+      ] as [String: Any],
+      "views": views,
+    ]
+  }
+}
+
+extension AnyVolumeBuffer {
+  /// The same voxels with leading axes of extent 1 placed at `box`'s leading coordinates.
+  func withLeadingAxes(_ box: Box) -> AnyVolumeBuffer {
+    let lead = box.rank - self.box.rank
+    if lead == 0 { return self }
+    var out = AnyVolumeBuffer(
+      elementType: elementType,
+      box: Box(
+        lower: Array(box.lower.prefix(lead)) + self.box.lower,
+        upper: Array(box.lower.prefix(lead).map { $0 + 1 }) + self.box.upper))
+    withUnsafeBytes { src in out.withUnsafeMutableBytes { $0.copyMemory(from: src) } }
+    return out
+  }
+}
+
+final class Counters: @unchecked Sendable {
+  private let lock = NSLock()
+  private var done = 0
+  private var stored = 0
+  private var voxels = 0
+  func add(stored s: Bool, voxels v: Int) {
+    lock.withLock {
+      done += 1
+      if s { stored += 1 }
+      voxels += v
+    }
+  }
+  var snapshot: (Int, Int) { lock.withLock { (done, voxels) } }
+  var storedCount: Int { lock.withLock { stored } }
+}
+
+final class FirstFailure: @unchecked Sendable {
+  private let lock = NSLock()
+  private var first: (any Error)?
+  var failed: Bool { lock.withLock { first != nil } }
+  var error: (any Error)? { lock.withLock { first } }
+  func set(_ e: any Error) { lock.withLock { if first == nil { first = e } } }
+}
+
+final class NextIndex: @unchecked Sendable {
+  private let lock = NSLock()
+  private var value = 0
+  func take(below limit: Int) -> Int? {
+    lock.withLock {
+      guard value < limit else { return nil }
+      defer { value += 1 }
+      return value
+    }
+  }
+}
+
+/// Process resource usage.
+public enum ResourceUsage {
+  /// Peak resident set size of this process, bytes (`getrusage`, ru_maxrss in KiB on Linux).
+  public static var peakRSS: Int {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return usage.ru_maxrss * 1024
+  }
+}

@@ -1,0 +1,190 @@
+import ArgumentParser
+import Foundation
+import Tessera
+
+struct FuseCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "fuse",
+    abstract: "Fuse all tiles into one OME-Zarr image, chunk by chunk, in parallel, with bounded memory.",
+    discussion: """
+      DATASET is a BigStitcher XML, a tile manifest, or HDF5 tile files (as for `tessera info`). Each output \\
+      channel fuses the views of one input channel; voxels no view covers are 0. The output is written \\
+      atomically chunk by chunk; an interrupted run continues with --resume and gives the same bytes.
+
+      Examples:
+        tessera fuse project.xml -o fused.ome.zarr
+        tessera fuse tiles/*.h5 -o fused.ome.zarr --blend max --codec zstd --threads 8 --memory 8G
+        tessera fuse project.xml -o fused.ome.zarr --dry-run
+      """)
+
+  @Argument(help: "A .xml, a .json manifest, or HDF5 tile files.")
+  var dataset: [String]
+
+  @Option(name: .shortAndLong, help: "Output OME-Zarr directory.")
+  var output: String
+
+  @OptionGroup var zarr: ZarrOutputOptions
+
+  @Option(help: "Resolution levels (default: enough to reach an overview of ≤ 512 voxels in y and x).")
+  var pyramid: Int?
+
+  @Option(help: "Channels to fuse, e.g. 0,2 (default: all).")
+  var channels: String?
+
+  @Option(help: "World box to fuse in µm, lo:hi per axis (z,y,x), e.g. 0:50,0:800,0:800 (default: all views).")
+  var bbox: String?
+
+  @Option(help: "Output voxel size in µm per axis (default: the finest input voxel size).")
+  var voxelSize: String?
+
+  @Option(help: "Interpolation: linear or nearest.")
+  var interpolation: Interpolation = .linear
+
+  @Option(help: "Blending: linear (cosine feathering), mean, max or first (lowest tile wins).")
+  var blend: BlendMode = .linear
+
+  @Option(help: "Feathering width in µm (default: the actual overlap on each axis).")
+  var blendWidth: Double?
+
+  @Option(help: "Output type: uint8, uint16, float32, … (default: the input type).")
+  var dtype: ElementType?
+
+  @Option(help: "Threads (default: all cores).")
+  var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+  @Option(help: "Memory budget, e.g. 4G or 512M (default: a quarter of RAM, at most 16G).")
+  var memory: String?
+
+  @Flag(help: "Replace an existing output.")
+  var overwrite = false
+
+  @Flag(help: "Continue an interrupted fusion into the same output (same options).")
+  var resume = false
+
+  @Flag(help: "Print the plan (chunks, views per chunk, bytes, memory) and exit.")
+  var dryRun = false
+
+  @Flag(name: .shortAndLong, help: "No progress output.")
+  var quiet = false
+
+  func validate() throws {
+    if overwrite && resume { throw ValidationError("--overwrite and --resume exclude each other") }
+    if threads < 1 { throw ValidationError("--threads must be at least 1") }
+    if let pyramid, pyramid < 1 { throw ValidationError("--pyramid must be at least 1") }
+  }
+
+  func run() throws {
+    let (data, warnings) = try DatasetLoader.open(dataset)
+    for w in warnings where !quiet { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
+    var options = FusionOptions()
+    options.format = try zarr.format
+    options.compressor = zarr.compressor
+    let rank = data.rank
+    if zarr.chunks != nil { options.chunkShape = try zarr.chunkShape(rank: rank, default: []) }
+    options.shardShape = try zarr.shardShape(rank: rank)
+    options.pyramidLevels = pyramid
+    options.channels = try channels.map { try parseList($0, as: Int.self, name: "--channels") }
+    if let bbox {
+      let ranges = bbox.split(separator: ",").map { $0.split(separator: ":").compactMap { Double($0) } }
+      guard ranges.count == rank, ranges.allSatisfy({ $0.count == 2 }) else {
+        throw ValidationError("--bbox needs \(rank) ranges lo:hi in µm, got \"\(bbox)\"")
+      }
+      options.bbox = (ranges.map { $0[0] }, ranges.map { $0[1] })
+    }
+    options.voxelSize = try voxelSize.map { try parseList($0, as: Double.self, name: "--voxel-size") }
+    options.interpolation = interpolation
+    options.blend = blend
+    options.blendWidth = blendWidth
+    options.outputType = dtype
+    options.threads = threads
+    if let memory { options.memoryBytes = try parseBytes(memory) }
+    options.mode = overwrite ? .overwrite : resume ? .resume : .new
+    let job = try FusionJob(dataset: data, options: options)
+    if dryRun {
+      print(job.describe())
+      return
+    }
+    if !quiet { FileHandle.standardError.write(Data((job.describe() + "\n").utf8)) }
+    let reporter = ProgressReporter(quiet: quiet)
+    let summary = try job.run(output: output) { reporter.report($0) }
+    reporter.finish()
+    let mvox = Double(summary.voxels) / max(summary.seconds, 1e-9) / 1e6
+    print(
+      String(
+        format:
+          "fused %d voxels in %.2f s (%.1f Mvoxel/s), %d chunks written, %d untouched; read %@; peak memory %@ → %@",
+        summary.voxels, summary.seconds, mvox, summary.blocksWritten, summary.blocksSkipped,
+        ByteFormat.string(summary.bytesRead), ByteFormat.string(summary.peakRSSBytes), output))
+  }
+}
+
+extension Interpolation: ExpressibleByArgument {}
+extension BlendMode: ExpressibleByArgument {}
+extension ElementType: ExpressibleByArgument {}
+
+/// "4G", "512M", "1.5GiB", "1000000" → bytes.
+func parseBytes(_ text: String) throws -> Int {
+  let t = text.trimmingCharacters(in: .whitespaces).uppercased().replacingOccurrences(of: "IB", with: "")
+    .replacingOccurrences(of: "B", with: "")
+  let units: [Character: Double] = ["K": 1024, "M": 1_048_576, "G": 1_073_741_824, "T": 1_099_511_627_776]
+  var number = t
+  var factor = 1.0
+  if let last = t.last, let u = units[last] {
+    factor = u
+    number = String(t.dropLast())
+  }
+  guard let v = Double(number), v > 0 else {
+    throw ValidationError("--memory: expected a size like 4G or 512M, got \"\(text)\"")
+  }
+  return Int(v * factor)
+}
+
+enum ByteFormat {
+  static func string(_ bytes: Int) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var v = Double(bytes)
+    var u = 0
+    while v >= 1024 && u < units.count - 1 {
+      v /= 1024
+      u += 1
+    }
+    return String(format: u == 0 ? "%.0f %@" : "%.1f %@", v, units[u])
+  }
+}
+
+/// A progress bar on a terminal, a line every 10 s otherwise, nothing with --quiet.
+final class ProgressReporter: @unchecked Sendable {
+  let quiet: Bool
+  let terminal = isatty(STDERR_FILENO) != 0
+  private let lock = NSLock()
+  private var lastLine = 0.0
+  private var drew = false
+
+  init(quiet: Bool) { self.quiet = quiet }
+
+  func report(_ p: FusionProgress) {
+    guard !quiet else { return }
+    lock.withLock {
+      let fraction = p.total > 0 ? Double(p.done) / Double(p.total) : 1
+      let rate = Double(p.voxels) / max(p.elapsed, 1e-9) / 1e6
+      let eta = p.done > 0 ? p.elapsed * Double(p.total - p.done) / Double(p.done) : 0
+      let text = String(
+        format: "%d/%d chunks  %.1f Mvoxel/s  %.0f s elapsed  ETA %.0f s", p.done, p.total, rate, p.elapsed, eta)
+      if terminal {
+        let width = 30
+        let filled = Int(fraction * Double(width))
+        let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+        FileHandle.standardError.write(
+          Data("\r\(p.phase) [\(bar)] \(String(format: "%3.0f", fraction * 100))%  \(text)\u{1B}[K".utf8))
+        drew = true
+      } else if p.elapsed - lastLine >= 10 || p.done == p.total {
+        lastLine = p.elapsed
+        FileHandle.standardError.write(Data("\(p.phase): \(text)\n".utf8))
+      }
+    }
+  }
+
+  func finish() {
+    lock.withLock { if drew { FileHandle.standardError.write(Data("\n".utf8)) } }
+  }
+}
