@@ -53,6 +53,7 @@ let package = Package(
     .testTarget(name: "TesseraIOTests", dependencies: ["TesseraIO", "TesseraCore"]),
     .testTarget(
       name: "TesseraRegistrationTests", dependencies: ["TesseraRegistration", "TesseraCore"]),
+    .testTarget(name: "TesseraFusionTests", dependencies: ["TesseraFusion", "TesseraCore"]),
     .testTarget(name: "TesseraTests", dependencies: ["Tessera"]),
   ],
   swiftLanguageModes: [.v6]

@@ -110,9 +110,6 @@ public struct FusionPlan: Sendable {
     public var views: [Int]
   }
 
-  /// Interpolation support in voxels: how far beyond a sample position input voxels are read.
-  public var support: Int { interpolation == .linear ? 1 : 0 }
-
   /// The spatial block grid.
   public var blockGrid: ChunkGrid { try! ChunkGrid(shape: grid.shape, chunkShape: blockShape) }
 
@@ -180,8 +177,9 @@ public struct FusionPlan: Sendable {
     let shape = views[v].shape
     // Sample positions outside the view's footprint [-0.5, n - 0.5) take nothing from it.
     for d in 0..<shape.count where hi[d] < -0.5 || lo[d] >= Double(shape[d]) - 0.5 { return nil }
+    // Linear taps are floor(p) and floor(p) + 1; nearest rounds to one of them.
     let lower = lo.map { Int(($0 - 1e-6).rounded(.down)) }
-    let upper = hi.map { Int(($0 + 1e-6).rounded(.down)) + 1 + support }
+    let upper = hi.map { Int(($0 + 1e-6).rounded(.down)) + 2 }
     let clipped = Box(lower: lower, upper: upper).intersection(Box(shape: shape))
     return clipped.isEmpty ? nil : clipped
   }
