@@ -19,3 +19,10 @@ struct TesseraCommand: AsyncParsableCommand {
     ]
   )
 }
+
+/// A bad argument, reported as one line (`Error: …`) and a non-zero exit, without the usage text
+/// that `ValidationError` would add.
+struct UsageError: Error, CustomStringConvertible {
+  let description: String
+  init(_ message: String) { description = message }
+}

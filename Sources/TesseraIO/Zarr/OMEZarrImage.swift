@@ -170,6 +170,12 @@ public final class OMEZarrImage: Sendable {
             path: path, "was written with different settings; resume needs the same command (or use --overwrite)")
         }
         resuming = true
+        // Temporary files of writes that a crash interrupted: never renamed, never complete.
+        if let walker = fm.enumerator(atPath: path) {
+          for case let file as String in walker where file.hasSuffix(".tmp") {
+            try? fm.removeItem(atPath: path + "/" + file)
+          }
+        }
       }
     }
     let log = try ProgressLog(directory: path + "/.tessera/progress")

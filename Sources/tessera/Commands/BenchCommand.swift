@@ -47,7 +47,7 @@ struct ReadBench: ParsableCommand {
     let (data, _) = try DatasetLoader.open(paths)
     let readers = data.views.compactMap { $0.reader as? HDF5ViewReader }
     guard readers.count == data.views.count else {
-      throw ValidationError("the read benchmark needs views stored in HDF5")
+      throw UsageError("the read benchmark needs views stored in HDF5")
     }
     let bytes = data.views.reduce(0) { $0 + $1.bounds.volume * $1.elementType.byteCount }
     let filters = Set(readers.flatMap { $0.levels[0].filters.map(\.id) }).sorted()
@@ -77,7 +77,7 @@ struct ReadBench: ParsableCommand {
       for (i, r) in readers.enumerated() {
         let d = r.levels[0]
         let c = checksum(try d.readBlock(d.bounds))
-        guard checksums[i] == c else { throw ValidationError("readers disagree on view \(i)") }
+        guard checksums[i] == c else { throw UsageError("readers disagree on view \(i)") }
       }
     }
     let mib = Double(bytes) / 1_048_576

@@ -46,7 +46,7 @@ struct ConvertCommand: ParsableCommand {
       let array = try ZarrArray.open(input)
       let data = try array.read(array.grid.bounds)
       if FileManager.default.fileExists(atPath: output) && !overwrite {
-        throw ValidationError("\(output) exists; pass --overwrite to replace it")
+        throw UsageError("\(output) exists; pass --overwrite to replace it")
       }
       try NumpyFile.write(data, to: output)
       print("wrote \(data.box.shape) \(data.elementType) to \(output)")
@@ -57,7 +57,7 @@ struct ConvertCommand: ParsableCommand {
     let format = try zarr.format
     if ome {
       guard shape.count == 3 || shape.count == 4 else {
-        throw ValidationError("--ome needs a c,y,x or c,z,y,x array, got shape \(shape)")
+        throw UsageError("--ome needs a c,y,x or c,z,y,x array, got shape \(shape)")
       }
       let spatial = Array(shape.dropFirst())
       let voxel =
@@ -84,7 +84,7 @@ struct ConvertCommand: ParsableCommand {
     let chunks = try zarr.chunkShape(rank: shape.count, default: shape.map { min($0, 64) })
     let shard = try zarr.shardShape(rank: shape.count)
     if FileManager.default.fileExists(atPath: output) {
-      guard overwrite else { throw ValidationError("\(output) exists; pass --overwrite to replace it") }
+      guard overwrite else { throw UsageError("\(output) exists; pass --overwrite to replace it") }
       try FileManager.default.removeItem(atPath: output)
     }
     let array = try ZarrArray.create(

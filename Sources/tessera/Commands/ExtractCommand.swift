@@ -39,19 +39,19 @@ struct ExtractCommand: ParsableCommand {
     let selected: View
     if let view {
       guard let v = data.views.first(where: { $0.id.description == view }) else {
-        throw ValidationError("no view \(view); `tessera info` lists them (t<timepoint>/s<setup>)")
+        throw UsageError("no view \(view); `tessera info` lists them (t<timepoint>/s<setup>)")
       }
       selected = v
     } else if let tile {
       guard let v = data.views.first(where: { $0.tile == tile && $0.channel == (channel ?? data.channels[0]) }) else {
-        throw ValidationError("no view of tile \(tile), channel \(channel ?? data.channels[0])")
+        throw UsageError("no view of tile \(tile), channel \(channel ?? data.channels[0])")
       }
       selected = v
     } else {
-      throw ValidationError("select a view with --view or --tile/--channel")
+      throw UsageError("select a view with --view or --tile/--channel")
     }
     guard selected.levels.indices.contains(level) else {
-      throw ValidationError("view \(selected.id) has levels 0..<\(selected.levels.count), not \(level)")
+      throw UsageError("view \(selected.id) has levels 0..<\(selected.levels.count), not \(level)")
     }
     let shape = selected.levels[level].shape
     var region = Box(shape: shape)
@@ -59,11 +59,11 @@ struct ExtractCommand: ParsableCommand {
       let parts = box.split(separator: ",")
       let ranges = parts.map { $0.split(separator: ":").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
       guard ranges.count == shape.count, ranges.allSatisfy({ $0.count == 2 }) else {
-        throw ValidationError("--box needs \(shape.count) ranges lo:hi, got \"\(box)\"")
+        throw UsageError("--box needs \(shape.count) ranges lo:hi, got \"\(box)\"")
       }
       region = Box(lower: ranges.map { $0[0] }, upper: ranges.map { $0[1] })
       guard !region.isEmpty, Box(shape: shape).contains(region) else {
-        throw ValidationError("--box \(region) must be non-empty and inside the level's shape \(shape)")
+        throw UsageError("--box \(region) must be non-empty and inside the level's shape \(shape)")
       }
     }
     let buffer = try selected.reader.read(region, level: level)

@@ -68,9 +68,9 @@ struct FuseCommand: ParsableCommand {
   var quiet = false
 
   func validate() throws {
-    if overwrite && resume { throw ValidationError("--overwrite and --resume exclude each other") }
-    if threads < 1 { throw ValidationError("--threads must be at least 1") }
-    if let pyramid, pyramid < 1 { throw ValidationError("--pyramid must be at least 1") }
+    if overwrite && resume { throw UsageError("--overwrite and --resume exclude each other") }
+    if threads < 1 { throw UsageError("--threads must be at least 1") }
+    if let pyramid, pyramid < 1 { throw UsageError("--pyramid must be at least 1") }
   }
 
   func run() throws {
@@ -87,7 +87,7 @@ struct FuseCommand: ParsableCommand {
     if let bbox {
       let ranges = bbox.split(separator: ",").map { $0.split(separator: ":").compactMap { Double($0) } }
       guard ranges.count == rank, ranges.allSatisfy({ $0.count == 2 }) else {
-        throw ValidationError("--bbox needs \(rank) ranges lo:hi in µm, got \"\(bbox)\"")
+        throw UsageError("--bbox needs \(rank) ranges lo:hi in µm, got \"\(bbox)\"")
       }
       options.bbox = (ranges.map { $0[0] }, ranges.map { $0[1] })
     }
@@ -134,7 +134,7 @@ func parseBytes(_ text: String) throws -> Int {
     number = String(t.dropLast())
   }
   guard let v = Double(number), v > 0 else {
-    throw ValidationError("--memory: expected a size like 4G or 512M, got \"\(text)\"")
+    throw UsageError("--memory: expected a size like 4G or 512M, got \"\(text)\"")
   }
   return Int(v * factor)
 }

@@ -31,23 +31,23 @@ struct ShiftTilesCommand: ParsableCommand {
 
   func run() throws {
     var (data, _) = try DatasetLoader.open(dataset)
-    guard !shifts.isEmpty else { throw ValidationError("give at least one --shift TILE:offsets") }
+    guard !shifts.isEmpty else { throw UsageError("give at least one --shift TILE:offsets") }
     if FileManager.default.fileExists(atPath: output) && !overwrite {
-      throw ValidationError("\(output) exists; pass --overwrite to replace it")
+      throw UsageError("\(output) exists; pass --overwrite to replace it")
     }
     if URL(fileURLWithPath: output).standardizedFileURL == URL(fileURLWithPath: data.path).standardizedFileURL {
-      throw ValidationError("refusing to overwrite the input \(data.path); choose another -o")
+      throw UsageError("refusing to overwrite the input \(data.path); choose another -o")
     }
     for spec in shifts {
       let parts = spec.split(separator: ":", maxSplits: 1)
       guard parts.count == 2, let tile = Int(parts[0]) else {
-        throw ValidationError("--shift \(spec): expected TILE:offsets, e.g. 3:0,1.5,-2")
+        throw UsageError("--shift \(spec): expected TILE:offsets, e.g. 3:0,1.5,-2")
       }
       let offset = try parseList(String(parts[1]), as: Double.self, name: "--shift \(spec)")
       guard offset.count == data.rank, offset.allSatisfy(\.isFinite) else {
-        throw ValidationError("--shift \(spec): needs \(data.rank) finite offsets")
+        throw UsageError("--shift \(spec): needs \(data.rank) finite offsets")
       }
-      guard data.tiles.contains(tile) else { throw ValidationError("--shift \(spec): no tile \(tile)") }
+      guard data.tiles.contains(tile) else { throw UsageError("--shift \(spec): no tile \(tile)") }
       for i in data.views.indices where data.views[i].tile == tile {
         data.views[i].viewToWorld = compose(AffineTransform(translation: offset), data.views[i].viewToWorld)
       }

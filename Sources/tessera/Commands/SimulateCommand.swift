@@ -57,19 +57,19 @@ struct SimulateCommand: ParsableCommand {
     let gridValues = try parseList(grid, as: Int.self, name: "--grid")
     let voxel = try voxelSize.map { try parseList($0, as: Double.self, name: "--voxel-size") }
     guard shape.count == gridValues.count, voxel == nil || voxel!.count == shape.count else {
-      throw ValidationError("--tile-shape, --grid and --voxel-size must have the same number of axes")
+      throw UsageError("--tile-shape, --grid and --voxel-size must have the same number of axes")
     }
     guard shape.allSatisfy({ $0 > 0 }), gridValues.allSatisfy({ $0 > 0 }), channels > 0 else {
-      throw ValidationError("tile shape, grid and channel count must be positive")
+      throw UsageError("tile shape, grid and channel count must be positive")
     }
-    guard (0..<1).contains(overlap) else { throw ValidationError("--overlap must be in [0, 1)") }
+    guard (0..<1).contains(overlap) else { throw UsageError("--overlap must be in [0, 1)") }
     guard voxel?.allSatisfy({ $0 > 0 && $0.isFinite }) ?? true else {
-      throw ValidationError("--voxel-size must be positive")
+      throw UsageError("--voxel-size must be positive")
     }
     let acquisition = SyntheticAcquisition(
       tileShape: shape, grid: gridValues, overlap: overlap, channels: channels, voxelSize: voxel,
       jitter: jitter, seed: seed)
-    guard levels >= 1 else { throw ValidationError("--levels must be at least 1") }
+    guard levels >= 1 else { throw UsageError("--levels must be at least 1") }
     let deflateLevel = deflate > 0 ? deflate : nil
     let target: String
     switch format {
@@ -99,7 +99,7 @@ func parseList<T: LosslessStringConvertible>(_ text: String, as: T.Type, name: S
   }
   let values = parts.compactMap { T($0) }
   guard values.count == parts.count, !values.isEmpty else {
-    throw ValidationError("\(name): expected comma-separated numbers, got \"\(text)\"")
+    throw UsageError("\(name): expected comma-separated numbers, got \"\(text)\"")
   }
   return values
 }

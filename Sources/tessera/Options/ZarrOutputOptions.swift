@@ -27,7 +27,7 @@ struct ZarrOutputOptions: ParsableArguments {
 
   var format: ZarrFormat {
     get throws {
-      guard let f = ZarrFormat(rawValue: zarrFormat) else { throw ValidationError("--zarr-format must be 2 or 3") }
+      guard let f = ZarrFormat(rawValue: zarrFormat) else { throw UsageError("--zarr-format must be 2 or 3") }
       return f
     }
   }
@@ -46,17 +46,17 @@ struct ZarrOutputOptions: ParsableArguments {
     guard let chunks else { return fallback }
     let c = try parseList(chunks, as: Int.self, name: "--chunks")
     guard c.count == rank, c.allSatisfy({ $0 > 0 }) else {
-      throw ValidationError("--chunks needs \(rank) positive values")
+      throw UsageError("--chunks needs \(rank) positive values")
     }
     return c
   }
 
   func shardShape(rank: Int) throws -> [Int]? {
     guard let shard else { return nil }
-    guard zarrFormat == 3 else { throw ValidationError("--shard needs --zarr-format 3") }
+    guard zarrFormat == 3 else { throw UsageError("--shard needs --zarr-format 3") }
     let s = try parseList(shard, as: Int.self, name: "--shard")
     guard s.count == rank, s.allSatisfy({ $0 > 0 }) else {
-      throw ValidationError("--shard needs \(rank) positive values")
+      throw UsageError("--shard needs \(rank) positive values")
     }
     return s
   }
