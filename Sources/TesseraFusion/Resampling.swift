@@ -309,39 +309,77 @@ public enum Resampler {
     let ay = axis(1)
     let ax = axis(2)
     let (sy, sx) = (P.srcShape[1], P.srcShape[2])
-    var o = 0
-    for k in 0..<P.outShape[0] {
-      guard az.inside[k] else {
-        o += P.outShape[1] * P.outShape[2]
-        continue
-      }
-      for j in 0..<P.outShape[1] {
-        guard ay.inside[j] else {
-          o += P.outShape[2]
-          continue
-        }
-        let r00 = (az.a[k] * sy + ay.a[j]) * sx
-        let r01 = (az.a[k] * sy + ay.b[j]) * sx
-        let r10 = (az.b[k] * sy + ay.a[j]) * sx
-        let r11 = (az.b[k] * sy + ay.b[j]) * sx
-        let (tz, ty) = (az.t[k], ay.t[j])
-        let wzy = az.w[k] * ay.w[j]
-        for i in 0..<P.outShape[2] {
-          defer { o += 1 }
-          guard ax.inside[i] else { continue }
-          if blend == .first && weight[o] > 0 { continue }
-          let (xa, xb, tx) = (ax.a[i], ax.b[i], ax.t[i])
-          let c00 = src[r00 + xa] + (src[r00 + xb] - src[r00 + xa]) * tx
-          let c01 = src[r01 + xa] + (src[r01 + xb] - src[r01 + xa]) * tx
-          let c0 = c00 + (c01 - c00) * ty
-          var v = c0
-          if tz != 0 {
-            let c10 = src[r10 + xa] + (src[r10 + xb] - src[r10 + xa]) * tx
-            let c11 = src[r11 + xa] + (src[r11 + xb] - src[r11 + xa]) * tx
-            let c1 = c10 + (c11 - c10) * ty
-            v = c0 + (c1 - c0) * tz
+    let nxOut = P.outShape[2]
+    // Samples inside the view along x form one interval.
+    guard let x0 = ax.inside.firstIndex(of: true), let x1 = ax.inside.lastIndex(of: true).map({ $0 + 1 }) else { return }
+    let tx = ax.t[x0]  // the fractional part is the same for every x (a translation)
+    var row = [Float](repeating: 0, count: nxOut)
+    ax.a.withUnsafeBufferPointer { xa in
+      ax.b.withUnsafeBufferPointer { xb in
+        ax.w.withUnsafeBufferPointer { wx in
+          row.withUnsafeMutableBufferPointer { row in
+            var o = 0
+            for k in 0..<P.outShape[0] {
+              guard az.inside[k] else {
+                o += P.outShape[1] * nxOut
+                continue
+              }
+              for j in 0..<P.outShape[1] {
+                defer { o += nxOut }
+                guard ay.inside[j] else { continue }
+                let r00 = (az.a[k] * sy + ay.a[j]) * sx
+                let r01 = (az.a[k] * sy + ay.b[j]) * sx
+                let r10 = (az.b[k] * sy + ay.a[j]) * sx
+                let r11 = (az.b[k] * sy + ay.b[j]) * sx
+                let (tz, ty) = (az.t[k], ay.t[j])
+                // Sample the row: a copy for integer shifts (and nearest), else bi/trilinear.
+                if tx == 0 && ty == 0 && tz == 0 {
+                  for i in x0..<x1 { row[i] = src[r00 + xa[i]] }
+                } else if tz == 0 {
+                  for i in x0..<x1 {
+                    let c00 = src[r00 + xa[i]] + (src[r00 + xb[i]] - src[r00 + xa[i]]) * tx
+                    let c01 = src[r01 + xa[i]] + (src[r01 + xb[i]] - src[r01 + xa[i]]) * tx
+                    row[i] = c00 + (c01 - c00) * ty
+                  }
+                } else {
+                  for i in x0..<x1 {
+                    let c00 = src[r00 + xa[i]] + (src[r00 + xb[i]] - src[r00 + xa[i]]) * tx
+                    let c01 = src[r01 + xa[i]] + (src[r01 + xb[i]] - src[r01 + xa[i]]) * tx
+                    let c10 = src[r10 + xa[i]] + (src[r10 + xb[i]] - src[r10 + xa[i]]) * tx
+                    let c11 = src[r11 + xa[i]] + (src[r11 + xb[i]] - src[r11 + xa[i]]) * tx
+                    let c0 = c00 + (c01 - c00) * ty
+                    let c1 = c10 + (c11 - c10) * ty
+                    row[i] = c0 + (c1 - c0) * tz
+                  }
+                }
+                // Blend the row.
+                let wzy = az.w[k] * ay.w[j]
+                switch blend {
+                case .linear:
+                  for i in x0..<x1 {
+                    let w = wzy * wx[i]
+                    value[o + i] += w * row[i]
+                    weight[o + i] += w
+                  }
+                case .mean:
+                  for i in x0..<x1 {
+                    value[o + i] += row[i]
+                    weight[o + i] += 1
+                  }
+                case .max:
+                  for i in x0..<x1 {
+                    value[o + i] = Swift.max(value[o + i], row[i])
+                    weight[o + i] = 1
+                  }
+                case .first:
+                  for i in x0..<x1 where weight[o + i] == 0 {
+                    value[o + i] = row[i]
+                    weight[o + i] = 1
+                  }
+                }
+              }
+            }
           }
-          store(o, v, wzy * ax.w[i], value, weight, blend)
         }
       }
     }

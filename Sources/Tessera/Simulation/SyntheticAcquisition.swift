@@ -100,16 +100,29 @@ public struct SyntheticAcquisition: Sendable, Hashable {
       let window = Box(
         lower: centre.map { Int($0) - radius }, upper: centre.map { Int($0) + radius + 1 }
       ).intersection(box)
+      if window.isEmpty { continue }
+      // The Gaussian is separable: per-axis weights, multiplied along each row.
       let inv2s2 = 1 / (2 * sigma * sigma)
-      window.forEachIndex { p in
-        var r2 = 0.0
-        var o = 0
-        for d in 0..<p.count {
-          let dx = Double(p[d]) - centre[d]
-          r2 += dx * dx
-          o += p[d] * strides[d]
+      let weights = (0..<shape.count).map { d in
+        (window.lower[d]..<window.upper[d]).map { i -> Float in
+          let x = Double(i) - centre[d]
+          return Float(exp(-x * x * inv2s2))
         }
-        field[o] += amplitude * Float(exp(-r2 * inv2s2))
+      }
+      let n = shape.count
+      let rowWeights = weights[n - 1]
+      field.withUnsafeMutableBufferPointer { f in
+        RawCopy.forEachRow(of: window, in: box, and: window) { offset, _, length in
+          // The row's outer coordinates from its offset in the volume (box starts at 0).
+          var w = amplitude
+          var o = offset
+          for d in 0..<(n - 1) {
+            let i = o / strides[d]
+            o -= i * strides[d]
+            w *= weights[d][i - window.lower[d]]
+          }
+          for k in 0..<length { f[offset + k] += w * rowWeights[k] }
+        }
       }
     }
     // Smooth background plus deterministic per-voxel noise.

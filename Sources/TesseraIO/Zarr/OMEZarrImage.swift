@@ -379,26 +379,45 @@ public final class OMEZarrImage: Sendable {
   }
 
   /// Per channel: min/max of the type (data range for floats), start/end at the 0.1 and 99.9
-  /// percentiles of the coarsest level (fill excluded).
+  /// percentiles of the coarsest level (fill excluded), estimated from an evenly spread subset of
+  /// its blocks (about 4 M voxels per channel at most), read one block at a time, so time and
+  /// memory stay bounded whatever the level's size.
   func displayWindows() throws -> [[String: Any]] {
     let coarsest = levels.last!
-    let all = try coarsest.read(coarsest.grid.bounds).converted(to: Double.self)
-    let perChannel = coarsest.metadata.shape.dropFirst(spec.leadingAxes.count).reduce(1, *)
-    let channelStride = perChannel
-    var out: [[String: Any]] = []
-    for c in spec.channels.indices {
-      var values: [Double] = []
-      for t in 0..<spec.timepoints {
-        let start = (t * spec.channels.count + c) * channelStride
-        values += all.storage[start..<(start + channelStride)].filter { $0 != spec.fillValue && !$0.isNaN }
+    let lead = spec.leadingAxes.count
+    let blocks = coarsest.grid.allChunks
+    let blockVoxels = coarsest.metadata.chunkShape.reduce(1, *)
+    let perChannel = max(1, blocks.count / spec.channels.count)
+    let keepEvery = max(1, perChannel * blockVoxels / 4_000_000)
+    var samples = [[Double]](repeating: [], count: spec.channels.count)
+    for (n, block) in blocks.enumerated() where n % keepEvery == 0 {
+      guard let data = try coarsest.readBlock(block) else { continue }
+      let c = block[lead - 1]
+      let clipped = coarsest.grid.box(ofChunk: block)
+      var values = [Double](repeating: 0, count: data.box.volume)
+      data.withUnsafeBytes { src in
+        values.withUnsafeMutableBytes { dst in
+          ElementConversion.convert(dst.count / 8, from: data.elementType, src.baseAddress!, to: .float64, dst.baseAddress!)
+        }
       }
-      values.sort()
+      clipped.forEachRowStart(in: data.box) { offset, length in
+        for v in values[offset..<(offset + length)] where v != spec.fillValue && !v.isNaN { samples[c].append(v) }
+      }
+    }
+    return samples.map { channel in
+      let values = channel.sorted()
       let lo = values.isEmpty ? 0 : values[Int(Double(values.count - 1) * 0.001)]
       let hi = values.isEmpty ? 1 : values[Int(Double(values.count - 1) * 0.999)]
       let range = spec.dataType.isFloatingPoint ? (values.first ?? 0)...(values.last ?? 1) : spec.dataType.range
-      out.append(["min": range.lowerBound, "max": range.upperBound, "start": lo, "end": max(hi, lo + 1e-9)])
+      return ["min": range.lowerBound, "max": range.upperBound, "start": lo, "end": max(hi, lo + 1e-9)]
     }
-    return out
+  }
+}
+
+extension Box {
+  /// Calls `body(offset, length)` for each row of this box inside the C-order array over `outer`.
+  func forEachRowStart(in outer: Box, _ body: (Int, Int) -> Void) {
+    RawCopy.forEachRow(of: self, in: outer, and: self) { offset, _, length in body(offset, length) }
   }
 }
 

@@ -163,6 +163,7 @@ public final class ZarrArray: Sendable {
   /// `data` placed in a fill-valued buffer of the full (unclipped) `box`.
   func padded(_ data: AnyVolumeBuffer, to box: Box) -> [UInt8] {
     precondition(data.elementType == metadata.dataType, "block of \(data.elementType) for a \(metadata.dataType) array")
+    if data.box == box { return data.withUnsafeBytes { Array($0) } }  // an interior piece: no padding
     var block = filled(box.volume)
     block.withUnsafeMutableBytes { dst in
       data.withUnsafeBytes { src in
