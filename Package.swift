@@ -41,7 +41,7 @@ let package = Package(
     // The library product: formats meet algorithms here.
     .target(
       name: "Tessera",
-      dependencies: ["TesseraCore", "TesseraIO", "TesseraRegistration", "TesseraFusion"])
+      dependencies: ["TesseraCore", "TesseraIO", "TesseraRegistration", "TesseraFusion"]),
     .executableTarget(
       name: "tessera",
       dependencies: [
