@@ -91,21 +91,27 @@ extension VoxelElement where Self: BinaryInteger & FixedWidthInteger {
 
   @inlinable @inline(__always)
   public init(clamping value: Float) {
-    // Every supported integer type of 16 bits or less is exactly representable in Float (and its
-    // range in Int32); wider types go through Double.
+    // Every supported integer type of 16 bits or less is exactly representable in Float; wider
+    // types go through Double.
     if Self.bitWidth > 16 {
       self.init(clamping: Double(value))
       return
     }
+    // Branch-free, so conversion loops vectorise: clamp (NaN → 0); round |v| to the nearest
+    // integer with the 1.5·2²³ trick (ties to even, exact for |v| < 2²²) and move exact halves
+    // up, which is rounding half away from zero; read the integer out of the mantissa of
+    // (r + 65536 + 2²³) instead of a trapping Float → Int conversion.
     let lo = Float(Self.min)
     let hi = Float(Self.max)
-    var v = value
-    if !(v > lo) { v = v.isNaN ? 0 : lo }
-    if v > hi { v = hi }
-    let t = Int32(v)  // toward zero; exact since |v| ≤ 65535
-    let f = v - Float(t)  // exact
-    let r = t + (f >= 0.5 ? 1 : 0) - (f <= -0.5 ? 1 : 0)
-    self = Self(truncatingIfNeeded: Swift.min(Swift.max(r, Int32(Self.min)), Int32(Self.max)))
+    var v = value.isNaN ? 0 : value
+    v = v < lo ? lo : v
+    v = v > hi ? hi : v
+    let a = v < 0 ? -v : v
+    var r = (a + 12_582_912) - 12_582_912
+    r = a - r == 0.5 ? r + 1 : r
+    let s = v < 0 ? -r : r
+    let bits = Int32(bitPattern: (s + 65536 + 8_388_608).bitPattern & 0x7F_FFFF) - 65536
+    self = Self(truncatingIfNeeded: bits)
   }
 
   @inlinable @inline(__always)

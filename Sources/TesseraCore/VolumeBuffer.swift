@@ -16,6 +16,13 @@ public struct VolumeBuffer<Element: VoxelElement>: Sendable {
     self.storage = [Element](repeating: value, count: box.volume)
   }
 
+  /// A buffer covering `box` whose voxels are not initialised: for callers that overwrite every
+  /// voxel before reading any (skips zeroing a buffer that is about to be filled).
+  public init(uninitializedBox box: Box) {
+    self.box = box
+    self.storage = [Element](unsafeUninitializedCapacity: box.volume) { _, count in count = box.volume }
+  }
+
   /// A buffer `[0, shape)`, every voxel `value`.
   public init(shape: [Int], repeating value: Element = .zero) {
     self.init(box: Box(shape: shape), repeating: value)

@@ -23,17 +23,31 @@ public struct ChunkAccumulator: Sendable {
 
   /// The fused voxels converted to `type` (round, clamp), `fill` where no view covered.
   public func result(as type: ElementType, fill: Double) -> AnyVolumeBuffer {
-    var f = [Float](repeating: 0, count: value.count)
     let fillValue = Float(fill)
     let normalise = blend == .linear || blend == .mean
-    for i in f.indices {
-      let w = weight[i]
-      f[i] = w > 0 ? (normalise ? value[i] / w : value[i]) : fillValue
-    }
     var out = AnyVolumeBuffer(elementType: type, box: box)
-    f.withUnsafeBytes { src in
-      out.withUnsafeMutableBytes { dst in
-        ElementConversion.convert(f.count, from: .float32, src.baseAddress!, to: type, dst.baseAddress!)
+    // In pieces of 4096 voxels through a small Float buffer: one pass, no chunk-sized temporary.
+    let piece = 4096
+    var f = [Float](repeating: 0, count: piece)
+    value.withUnsafeBufferPointer { value in
+      weight.withUnsafeBufferPointer { weight in
+        f.withUnsafeMutableBufferPointer { f in
+          out.withUnsafeMutableBytes { dst in
+            var start = 0
+            while start < value.count {
+              let n = Swift.min(piece, value.count - start)
+              for i in 0..<n {
+                let w = weight[start + i]
+                let v = normalise ? value[start + i] / w : value[start + i]
+                f[i] = w > 0 ? v : fillValue
+              }
+              ElementConversion.convert(
+                n, from: .float32, UnsafeRawPointer(f.baseAddress!), to: type,
+                dst.baseAddress! + start * type.byteCount)
+              start += n
+            }
+          }
+        }
       }
     }
     return out
@@ -311,8 +325,17 @@ public enum Resampler {
     let (sy, sx) = (P.srcShape[1], P.srcShape[2])
     let nxOut = P.outShape[2]
     // Samples inside the view along x form one interval.
-    guard let x0 = ax.inside.firstIndex(of: true), let x1 = ax.inside.lastIndex(of: true).map({ $0 + 1 }) else { return }
+    guard let x0 = ax.inside.firstIndex(of: true), let x1 = ax.inside.lastIndex(of: true).map({ $0 + 1 }) else {
+      return
+    }
     let tx = ax.t[x0]  // the fractional part is the same for every x (a translation)
+    // The interior run where the taps are i + offA and i + offA + 1 (no clamping).
+    let mid = (x0 + x1) / 2
+    let offA = ax.a[mid] - mid
+    var u0 = x0
+    while u0 < x1 && !(ax.a[u0] == u0 + offA && ax.b[u0] == u0 + offA + 1) { u0 += 1 }
+    var u1 = u0
+    while u1 < x1 && ax.a[u1] == u1 + offA && ax.b[u1] == u1 + offA + 1 { u1 += 1 }
     var row = [Float](repeating: 0, count: nxOut)
     ax.a.withUnsafeBufferPointer { xa in
       ax.b.withUnsafeBufferPointer { xb in
@@ -332,24 +355,52 @@ public enum Resampler {
                 let r10 = (az.b[k] * sy + ay.a[j]) * sx
                 let r11 = (az.b[k] * sy + ay.b[j]) * sx
                 let (tz, ty) = (az.t[k], ay.t[j])
-                // Sample the row: a copy for integer shifts (and nearest), else bi/trilinear.
+                // Sample the row: a copy for integer shifts (and nearest), else bi/trilinear. In the
+                // interior the taps are consecutive (xa = i + off, xb = xa + 1), so the loops run on
+                // contiguous memory and vectorise; clamped edge samples use the tap tables.
+                let p00 = src.baseAddress! + r00
+                let p01 = src.baseAddress! + r01
+                let p10 = src.baseAddress! + r10
+                let p11 = src.baseAddress! + r11
+                let out = row.baseAddress!
                 if tx == 0 && ty == 0 && tz == 0 {
-                  for i in x0..<x1 { row[i] = src[r00 + xa[i]] }
-                } else if tz == 0 {
-                  for i in x0..<x1 {
-                    let c00 = src[r00 + xa[i]] + (src[r00 + xb[i]] - src[r00 + xa[i]]) * tx
-                    let c01 = src[r01 + xa[i]] + (src[r01 + xb[i]] - src[r01 + xa[i]]) * tx
-                    row[i] = c00 + (c01 - c00) * ty
-                  }
+                  for i in x0..<x1 { out[i] = p00[xa[i]] }
                 } else {
-                  for i in x0..<x1 {
-                    let c00 = src[r00 + xa[i]] + (src[r00 + xb[i]] - src[r00 + xa[i]]) * tx
-                    let c01 = src[r01 + xa[i]] + (src[r01 + xb[i]] - src[r01 + xa[i]]) * tx
-                    let c10 = src[r10 + xa[i]] + (src[r10 + xb[i]] - src[r10 + xa[i]]) * tx
-                    let c11 = src[r11 + xa[i]] + (src[r11 + xb[i]] - src[r11 + xa[i]]) * tx
+                  for i in Array(x0..<u0) + Array(u1..<x1) {
+                    let c00 = p00[xa[i]] + (p00[xb[i]] - p00[xa[i]]) * tx
+                    let c01 = p01[xa[i]] + (p01[xb[i]] - p01[xa[i]]) * tx
                     let c0 = c00 + (c01 - c00) * ty
-                    let c1 = c10 + (c11 - c10) * ty
-                    row[i] = c0 + (c1 - c0) * tz
+                    if tz == 0 {
+                      out[i] = c0
+                    } else {
+                      let c10 = p10[xa[i]] + (p10[xb[i]] - p10[xa[i]]) * tx
+                      let c11 = p11[xa[i]] + (p11[xb[i]] - p11[xa[i]]) * tx
+                      let c1 = c10 + (c11 - c10) * ty
+                      out[i] = c0 + (c1 - c0) * tz
+                    }
+                  }
+                  if u0 < u1 {
+                    let a00 = p00 + offA
+                    let a01 = p01 + offA
+                    let a10 = p10 + offA
+                    let a11 = p11 + offA
+                    if tz == 0 {
+                      for i in u0..<u1 {
+                        let c00 = a00[i] + (a00[i + 1] - a00[i]) * tx
+                        let c01 = a01[i] + (a01[i + 1] - a01[i]) * tx
+                        out[i] = c00 + (c01 - c00) * ty
+                      }
+                    } else {
+                      for i in u0..<u1 {
+                        let c00 = a00[i] + (a00[i + 1] - a00[i]) * tx
+                        let c01 = a01[i] + (a01[i + 1] - a01[i]) * tx
+                        let c10 = a10[i] + (a10[i + 1] - a10[i]) * tx
+                        let c11 = a11[i] + (a11[i + 1] - a11[i]) * tx
+                        let c0 = c00 + (c01 - c00) * ty
+                        let c1 = c10 + (c11 - c10) * ty
+                        out[i] = c0 + (c1 - c0) * tz
+                      }
+                    }
                   }
                 }
                 // Blend the row.

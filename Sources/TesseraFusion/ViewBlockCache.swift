@@ -70,7 +70,8 @@ public final class ViewBlockCache: @unchecked Sendable {
   /// The voxels of `box` (inside the view) of view `view`, as Float.
   public func read(view: Int, box: Box) throws -> VolumeBuffer<Float> {
     guard let grid = grids[view], let source = sources[view] else { preconditionFailure("unknown view \(view)") }
-    var out = VolumeBuffer<Float>(box: box)
+    // Every voxel of `box` lies in exactly one block, so the blocks overwrite it all.
+    var out = VolumeBuffer<Float>(uninitializedBox: box)
     for block in grid.chunks(intersecting: box) {
       let data = try fetch(Key(view: view, block: grid.linearIndex(ofChunk: block)), grid: grid, source: source)
       out.withUnsafeMutableStorage { dst in

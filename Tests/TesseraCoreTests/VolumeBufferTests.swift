@@ -78,3 +78,28 @@ import Testing
     #expect(ElementType.uint16.byteCount == 2)
   }
 }
+
+@Suite struct ConversionPropertyTests {
+  /// The branch-free Float → 8/16-bit conversion equals the plain definition (round half away
+  /// from zero in Double, clamp, NaN → 0) on random and edge values.
+  @Test func branchFreeRoundingMatchesTheDefinition() {
+    var rng = SeededRandom.forTest("Conversion.branchFree")
+    var values: [Float] = [
+      0, -0, 0.5, -0.5, 1.5, 2.5, -2.5, 65534.5, 65535.49, 65535.5, 70000, -70000, 127.5, -128.5, 255.5,
+      32767.5, -32768.5, .nan, .infinity, -.infinity, 0.49999997, -0.49999997, 1e-30,
+    ]
+    for _ in 0..<100_000 { values.append(Float.random(in: -70000...70000, using: &rng)) }
+    for _ in 0..<20_000 { values.append(Float(Int.random(in: -70000...70000, using: &rng)) + 0.5) }
+    func reference<T: FixedWidthInteger>(_ v: Float, _: T.Type) -> T {
+      if v.isNaN { return 0 }
+      let r = Double(v).rounded(.toNearestOrAwayFromZero)
+      return r <= Double(T.min) ? T.min : r >= Double(T.max) ? T.max : T(r)
+    }
+    for v in values {
+      #expect(UInt16(clamping: v) == reference(v, UInt16.self), "\(v)")
+      #expect(Int16(clamping: v) == reference(v, Int16.self), "\(v)")
+      #expect(UInt8(clamping: v) == reference(v, UInt8.self), "\(v)")
+      #expect(Int8(clamping: v) == reference(v, Int8.self), "\(v)")
+    }
+  }
+}

@@ -145,8 +145,12 @@ public final class ZarrArray: Sendable {
     } else {
       let full = grid.fullBox(ofChunk: index)
       if let data = try produce(grid.box(ofChunk: index)) {
-        let block = padded(data, to: full)
-        encoded = try block.withUnsafeBytes { b in isFill(b) ? nil : try encodeChunk(b) }
+        if data.box == full {  // an interior chunk: encode in place
+          encoded = try data.withUnsafeBytes { b in isFill(b) ? nil : try encodeChunk(b) }
+        } else {
+          let block = padded(data, to: full)
+          encoded = try block.withUnsafeBytes { b in isFill(b) ? nil : try encodeChunk(b) }
+        }
       } else {
         encoded = nil
       }
@@ -163,7 +167,6 @@ public final class ZarrArray: Sendable {
   /// `data` placed in a fill-valued buffer of the full (unclipped) `box`.
   func padded(_ data: AnyVolumeBuffer, to box: Box) -> [UInt8] {
     precondition(data.elementType == metadata.dataType, "block of \(data.elementType) for a \(metadata.dataType) array")
-    if data.box == box { return data.withUnsafeBytes { Array($0) } }  // an interior piece: no padding
     var block = filled(box.volume)
     block.withUnsafeMutableBytes { dst in
       data.withUnsafeBytes { src in
@@ -206,8 +209,13 @@ public final class ZarrArray: Sendable {
       // Inner chunks wholly outside the array stay empty.
       let clipped = innerBox.intersection(grid.bounds)
       guard !clipped.isEmpty, let data = try produce(clipped) else { return }
-      let chunk = padded(data, to: innerBox)
-      guard let encoded = try chunk.withUnsafeBytes({ b in isFill(b) ? nil : try encodeChunk(b) }) else { return }
+      let encoded: [UInt8]?
+      if data.box == innerBox {
+        encoded = try data.withUnsafeBytes { b in isFill(b) ? nil : try encodeChunk(b) }
+      } else {
+        encoded = try padded(data, to: innerBox).withUnsafeBytes { b in isFill(b) ? nil : try encodeChunk(b) }
+      }
+      guard let encoded else { return }
       any = true
       index[2 * k] = UInt64(base + body.count)
       index[2 * k + 1] = UInt64(encoded.count)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dispatch
 import Foundation
 import Tessera
 
@@ -6,7 +7,7 @@ struct BenchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "bench",
     abstract: "Measure Tessera's throughput on this machine (release builds only).",
-    subcommands: [ReadBench.self])
+    subcommands: [ReadBench.self, CopyBench.self])
 }
 
 /// Reading compressed tiles: HDF5's own H5Dread (filters decoded under HDF5's global lock) against
@@ -84,5 +85,67 @@ struct ReadBench: ParsableCommand {
     print(String(format: "H5Dread (HDF5 decodes under its lock): %8.1f MiB/s  (%.3f s)", mib / h5read, h5read))
     print(String(format: "Tessera chunk reader (parallel inflate): %6.1f MiB/s  (%.3f s)", mib / tessera, tessera))
     print(String(format: "ratio: %.2f×", h5read / tessera))
+  }
+}
+
+/// The copy limit: read every view and write it as Zarr with the fusion's output codec and chunks,
+/// no resampling. Fusion is compared with this.
+struct CopyBench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "copy",
+    abstract: "Read every view and write it to Zarr with the output codec and chunks, without resampling.",
+    discussion: """
+      The upper bound for fusion throughput on this machine: the same reads, the same encoding and writes, \
+      nothing else. Reports written Mvoxel/s.
+      """)
+
+  @Argument(help: "A .xml, a .json manifest, or HDF5 tile files.")
+  var dataset: [String]
+
+  @OptionGroup var zarr: ZarrOutputOptions
+
+  @Option(help: "Threads.")
+  var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+  @Option(help: "Scratch directory for the copies (removed afterwards).")
+  var scratch: String = FileManager.default.temporaryDirectory.path
+
+  func run() throws {
+    let (data, _) = try DatasetLoader.open(dataset)
+    let dir = (scratch as NSString).appendingPathComponent("tessera-copy-\(getpid())")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let rank = data.rank
+    let chunks = try zarr.chunkShape(rank: rank, default: rank == 3 ? [64, 128, 128] : [1024, 1024])
+    var work: [(ZarrArray, View, [Int])] = []
+    for (i, v) in data.views.enumerated() {
+      let array = try ZarrArray.create(
+        at: dir + "/\(i)",
+        metadata: ZarrArrayMetadata(
+          format: try zarr.format, shape: v.shape, chunkShape: zip(chunks, v.shape).map { min($0, $1) },
+          dataType: v.elementType, compressor: zarr.compressor))
+      for block in array.grid.allChunks { work.append((array, v, block)) }
+    }
+    let start = ContinuousClock.now
+    let failure = LockedError()
+    let next = LockedCounter()
+    let items = work
+    DispatchQueue.concurrentPerform(iterations: max(1, threads)) { _ in
+      while failure.error == nil, let i = next.take(below: items.count) {
+        let (array, view, block) = items[i]
+        do {
+          try array.writeBlock(block, try view.read(array.grid.box(ofChunk: block)))
+        } catch {
+          failure.set(error)
+        }
+      }
+    }
+    if let error = failure.error { throw error }
+    let elapsed = ContinuousClock.now - start
+    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+    let voxels = data.views.reduce(0) { $0 + $1.bounds.volume }
+    print(
+      String(
+        format: "copied %d voxels (%d views) in %.2f s: %.1f Mvoxel/s (%@, %d threads)", voxels, data.views.count,
+        seconds, Double(voxels) / seconds / 1e6, "\(zarr.compressor)", threads))
   }
 }
