@@ -11,9 +11,17 @@ public protocol BytesCodec: Sendable {
   func encode(_ bytes: UnsafeRawBufferPointer) throws -> [UInt8]
   /// Decompresses `bytes`, whose decoded size must be `decodedSize`.
   func decode(_ bytes: UnsafeRawBufferPointer, decodedSize: Int) throws -> [UInt8]
+  /// Decompresses `bytes` into `output`, whose size is the decoded size.
+  func decode(_ bytes: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws
 }
 
 extension BytesCodec {
+  /// Decompresses into `output` (codecs that can write in place override this).
+  public func decode(_ bytes: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws {
+    let decoded = try decode(bytes, decodedSize: output.count)
+    decoded.withUnsafeBytes { output.copyMemory(from: $0) }
+  }
+
   /// Compresses an array of bytes.
   public func encode(_ bytes: [UInt8]) throws -> [UInt8] {
     try bytes.withUnsafeBytes { b in try encode(b) }
@@ -62,14 +70,18 @@ public struct ZstdCodec: BytesCodec, Hashable {
 
   public func decode(_ bytes: UnsafeRawBufferPointer, decodedSize: Int) throws -> [UInt8] {
     var out = [UInt8](repeating: 0, count: decodedSize)
-    let n = out.withUnsafeMutableBytes { ZSTD_decompress($0.baseAddress, $0.count, bytes.baseAddress, bytes.count) }
+    try out.withUnsafeMutableBytes { try decode(bytes, into: $0) }
+    return out
+  }
+
+  public func decode(_ bytes: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws {
+    let n = ZSTD_decompress(output.baseAddress, output.count, bytes.baseAddress, bytes.count)
     guard ZSTD_isError(n) == 0 else {
       throw CodecError(codec: "zstd", message: String(cString: ZSTD_getErrorName(n)))
     }
-    guard n == decodedSize else {
-      throw CodecError(codec: "zstd", message: "decoded \(n) bytes, expected \(decodedSize)")
+    guard n == output.count else {
+      throw CodecError(codec: "zstd", message: "decoded \(n) bytes, expected \(output.count)")
     }
-    return out
   }
 }
 
@@ -118,6 +130,13 @@ public struct BloscCodec: BytesCodec, Hashable {
   }
 
   public func decode(_ bytes: UnsafeRawBufferPointer, decodedSize: Int) throws -> [UInt8] {
+    var out = [UInt8](repeating: 0, count: decodedSize)
+    try out.withUnsafeMutableBytes { try decode(bytes, into: $0) }
+    return out
+  }
+
+  public func decode(_ bytes: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws {
+    let decodedSize = output.count
     guard bytes.count >= Int(BLOSC_MIN_HEADER_LENGTH) else {
       throw CodecError(codec: "blosc", message: "buffer of \(bytes.count) bytes is too short for a blosc header")
     }
@@ -128,12 +147,10 @@ public struct BloscCodec: BytesCodec, Hashable {
     guard nbytes == decodedSize, cbytes <= bytes.count else {
       throw CodecError(codec: "blosc", message: "header says \(nbytes) bytes, expected \(decodedSize)")
     }
-    var out = [UInt8](repeating: 0, count: decodedSize)
-    let n = out.withUnsafeMutableBytes { blosc_decompress_ctx(bytes.baseAddress, $0.baseAddress, $0.count, 1) }
+    let n = blosc_decompress_ctx(bytes.baseAddress, output.baseAddress, output.count, 1)
     guard n == decodedSize else {
       throw CodecError(codec: "blosc", message: "decompression failed (corrupt data?)")
     }
-    return out
   }
 }
 
@@ -179,11 +196,15 @@ public struct DeflateCodec: BytesCodec, Hashable {
 
   public func decode(_ bytes: UnsafeRawBufferPointer, decodedSize: Int) throws -> [UInt8] {
     var out = [UInt8](repeating: 0, count: decodedSize)
-    let n = try out.withUnsafeMutableBytes { o in try Self.inflate(bytes, into: o, codec: name) }
-    guard n == decodedSize else {
-      throw CodecError(codec: name, message: "decoded \(n) bytes, expected \(decodedSize)")
-    }
+    try out.withUnsafeMutableBytes { try decode(bytes, into: $0) }
     return out
+  }
+
+  public func decode(_ bytes: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws {
+    let n = try Self.inflate(bytes, into: output, codec: name)
+    guard n == output.count else {
+      throw CodecError(codec: name, message: "decoded \(n) bytes, expected \(output.count)")
+    }
   }
 
   /// Inflates a zlib or gzip stream into `output`; returns the number of bytes written.

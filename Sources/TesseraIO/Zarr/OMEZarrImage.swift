@@ -262,24 +262,33 @@ public final class OMEZarrImage: Sendable {
   }
 
   /// Block mean over `step` (per axis 1 or 2): output voxel `q` averages the input voxels
-  /// `q·step + k` (0 ≤ k < step) that exist in `input` (edge blocks average fewer). Sums in Double,
-  /// then converts with Tessera's rounding rule, so results do not depend on block order.
+  /// `q·step + k` (0 ≤ k < step) that exist in `input` (edge blocks average fewer). Input rows are
+  /// converted to Float one at a time (sums of at most 8 values of ≤16-bit data are exact in
+  /// Float), so memory beyond input and output is one row; results do not depend on block order.
   static func downsample(_ input: AnyVolumeBuffer, to box: Box, step: [Int]) -> AnyVolumeBuffer {
-    let source = input.converted(to: Double.self)
-    let inBox = source.box
+    let inBox = input.box
     let n = box.rank
-    let inStrides = VolumeBuffer<Double>.strides(for: inBox.shape)
-    var mean = VolumeBuffer<Double>(box: box)
+    let type = input.elementType
+    let size = type.byteCount
+    let inStrides = VolumeBuffer<Float>.strides(for: inBox.shape)
     let outLength = box.upper[n - 1] - box.lower[n - 1]
     let stepX = step[n - 1]
-    // Offsets of the input rows feeding one output row, reused for every row.
-    var rows: [Int] = []
-    source.storage.withUnsafeBufferPointer { src in
-      mean.storage.withUnsafeMutableBufferPointer { dst in
+    let inLowerX = inBox.lower[n - 1]
+    let inUpperX = inBox.upper[n - 1]
+    // The input x-range feeding one output row.
+    let x0 = box.lower[n - 1] * stepX
+    let x1 = Swift.min(box.upper[n - 1] * stepX, inUpperX)
+    var out = AnyVolumeBuffer(elementType: type, box: box)
+    var rowIn = [Float](repeating: 0, count: Swift.max(0, x1 - x0))
+    var sum = [Float](repeating: 0, count: outLength)
+    var count = [Float](repeating: 0, count: outLength)
+    var rowOffsets: [Int] = []
+    input.withUnsafeBytes { src in
+      out.withUnsafeMutableBytes { dst in
         var outRow = 0
         var q = box.lower
         while true {
-          rows.removeAll(keepingCapacity: true)
+          rowOffsets.removeAll(keepingCapacity: true)
           Box(shape: Array(step.dropLast()) + [1]).forEachIndex { k in
             var offset = 0
             for d in 0..<(n - 1) {
@@ -287,22 +296,24 @@ public final class OMEZarrImage: Sendable {
               if i < inBox.lower[d] || i >= inBox.upper[d] { return }
               offset += (i - inBox.lower[d]) * inStrides[d]
             }
-            rows.append(offset)
+            rowOffsets.append(offset)
           }
-          for x in 0..<outLength {
-            var sum = 0.0
-            var count = 0.0
-            let x0 = (box.lower[n - 1] + x) * stepX
-            for kx in 0..<stepX {
-              let ix = x0 + kx
-              if ix < inBox.lower[n - 1] || ix >= inBox.upper[n - 1] { continue }
-              for r in rows {
-                sum += src[r + ix - inBox.lower[n - 1]]
-                count += 1
-              }
+          for i in 0..<outLength {
+            sum[i] = 0
+            count[i] = 0
+          }
+          for r in rowOffsets {
+            let first = x0 - inLowerX
+            ElementConversion.convert(
+              rowIn.count, from: type, src.baseAddress! + (r + first) * size, to: .float32, &rowIn)
+            for j in 0..<rowIn.count {
+              let i = j / stepX
+              sum[i] += rowIn[j]
+              count[i] += 1
             }
-            dst[outRow + x] = count > 0 ? sum / count : 0
           }
+          for i in 0..<outLength where count[i] > 0 { sum[i] /= count[i] }
+          ElementConversion.convert(outLength, from: .float32, sum, to: type, dst.baseAddress! + outRow * size)
           outRow += outLength
           var d = n - 2
           while d >= 0 {
@@ -313,12 +324,6 @@ public final class OMEZarrImage: Sendable {
           }
           if d < 0 { break }
         }
-      }
-    }
-    var out = AnyVolumeBuffer(elementType: input.elementType, box: box)
-    mean.withUnsafeBytes { src in
-      out.withUnsafeMutableBytes { dst in
-        ElementConversion.convert(box.volume, from: .float64, src.baseAddress!, to: input.elementType, dst.baseAddress!)
       }
     }
     return out

@@ -243,45 +243,47 @@ public final class ZarrArray: Sendable {
     let target = file(of: index)
     guard let data = FileManager.default.contents(atPath: target) else { return nil }
     let full = grid.fullBox(ofChunk: index)
-    let bytes = [UInt8](data)
     var out = AnyVolumeBuffer(elementType: metadata.dataType, box: full)
-    if let inner = metadata.innerChunkShape {
-      try out.withUnsafeMutableBytes { try decodeShard(bytes, shardBox: full, inner: inner, file: target, into: $0) }
-    } else {
-      let decoded = try decodeChunk(bytes[...], count: full.volume, file: target)
-      out.withUnsafeMutableBytes { dst in decoded.withUnsafeBytes { dst.copyMemory(from: $0) } }
+    try data.withUnsafeBytes { bytes in
+      try out.withUnsafeMutableBytes { dst in
+        if let inner = metadata.innerChunkShape {
+          try decodeShard(bytes, shardBox: full, inner: inner, file: target, into: dst)
+        } else {
+          try decodeChunk(bytes, into: dst, file: target)
+        }
+      }
     }
     return out
   }
 
-  func decodeChunk(_ stored: ArraySlice<UInt8>, count: Int, file: String) throws -> [UInt8] {
-    var bytes = Array(stored)
+  /// Decodes one stored chunk into `out` (its full decoded size): checksum, compressor, byte
+  /// order — without intermediate copies.
+  func decodeChunk(_ stored: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer, file: String) throws {
+    var body = stored
     if metadata.checksum {
-      guard bytes.count >= 4 else { throw ZarrError(path: file, "chunk too short for its crc32c") }
-      let body = Array(bytes.dropLast(4))
-      let stored = bytes.suffix(4).reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-      guard CRC32C.checksum(body) == stored else { throw ZarrError(path: file, "crc32c mismatch: corrupt chunk") }
-      bytes = body
+      guard stored.count >= 4 else { throw ZarrError(path: file, "chunk too short for its crc32c") }
+      body = UnsafeRawBufferPointer(rebasing: stored[0..<(stored.count - 4)])
+      let crc = stored.loadUnaligned(fromByteOffset: stored.count - 4, as: UInt32.self).littleEndian
+      guard CRC32C.checksum(body) == crc else { throw ZarrError(path: file, "crc32c mismatch: corrupt chunk") }
     }
-    let size = count * elementSize
-    var raw: [UInt8]
     if let codec = metadata.compressor.codec(typeSize: elementSize) {
       do {
-        raw = try codec.decode(bytes, decodedSize: size)
+        try codec.decode(body, into: out)
       } catch {
         throw ZarrError(path: file, "cannot decode chunk (\(error))")
       }
     } else {
-      raw = bytes
+      guard body.count == out.count else {
+        throw ZarrError(path: file, "chunk holds \(body.count) bytes, expected \(out.count)")
+      }
+      out.copyMemory(from: body)
     }
-    guard raw.count == size else { throw ZarrError(path: file, "chunk holds \(raw.count) bytes, expected \(size)") }
-    if metadata.bigEndian { Self.swapBytes(&raw, elementSize) }
-    return raw
+    if metadata.bigEndian { Self.swapBytes(out, elementSize) }
   }
 
   /// Decodes a shard into `out` (the full shard, C order), fill where inner chunks are empty.
   func decodeShard(
-    _ bytes: [UInt8], shardBox: Box, inner: [Int], file: String, into out: UnsafeMutableRawBufferPointer
+    _ bytes: UnsafeRawBufferPointer, shardBox: Box, inner: [Int], file: String, into out: UnsafeMutableRawBufferPointer
   ) throws {
     let perShard = zip(metadata.chunkShape, inner).map { $0 / $1 }
     let count = perShard.reduce(1, *)
@@ -306,7 +308,10 @@ public final class ZarrArray: Sendable {
       guard offset <= UInt64(bytes.count), size <= UInt64(bytes.count) - offset else {
         throw ZarrError(path: file, "shard index points past the end of the shard")
       }
-      let decoded = try decodeChunk(bytes[Int(offset)..<Int(offset + size)], count: innerCount, file: file)
+      var decoded = [UInt8](repeating: 0, count: innerCount * elementSize)
+      try decoded.withUnsafeMutableBytes {
+        try decodeChunk(UnsafeRawBufferPointer(rebasing: bytes[Int(offset)..<Int(offset + size)]), into: $0, file: file)
+      }
       let innerBox = Box(origin: zip(local, inner).map { $0 * $1 }, shape: inner).translated(by: shardBox.lower)
       decoded.withUnsafeBytes { src in
         RawCopy.copy(
@@ -316,9 +321,11 @@ public final class ZarrArray: Sendable {
     }
   }
 
-  static func swapBytes(_ bytes: inout [UInt8], _ size: Int) {
+  static func swapBytes(_ bytes: UnsafeMutableRawBufferPointer, _ size: Int) {
     guard size > 1 else { return }
-    for start in stride(from: 0, to: bytes.count, by: size) { bytes[start..<(start + size)].reverse() }
+    for start in stride(from: 0, to: bytes.count, by: size) {
+      for k in 0..<(size / 2) { bytes.swapAt(start + k, start + size - 1 - k) }
+    }
   }
 
   /// Reads `box` (inside the array), with the fill value wherever no block is stored.
@@ -326,9 +333,13 @@ public final class ZarrArray: Sendable {
     guard box.rank == rank, grid.bounds.contains(box) else {
       throw ZarrError(path: path, "read box \(box) lies outside the array's shape \(metadata.shape)")
     }
-    var out = AnyVolumeBuffer(elementType: metadata.dataType, box: box)
-    let fill = filled(box.volume)
-    out.withUnsafeMutableBytes { dst in fill.withUnsafeBytes { dst.copyMemory(from: $0) } }
+    var out = AnyVolumeBuffer(elementType: metadata.dataType, box: box)  // zeros
+    let one = fillBytes
+    if !one.allSatisfy({ $0 == 0 }) {
+      out.withUnsafeMutableBytes { dst in
+        for i in 0..<dst.count { dst[i] = one[i % one.count] }
+      }
+    }
     for index in grid.chunks(intersecting: box) {
       guard let block = try readBlock(index) else { continue }
       out.withUnsafeMutableBytes { dst in
