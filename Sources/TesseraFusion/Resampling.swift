@@ -36,10 +36,14 @@ public struct ChunkAccumulator: Sendable {
             var start = 0
             while start < value.count {
               let n = Swift.min(piece, value.count - start)
-              for i in 0..<n {
-                let w = weight[start + i]
-                let v = normalise ? value[start + i] / w : value[start + i]
-                f[i] = w > 0 ? v : fillValue
+              // Two loops without a per-voxel mode test, so each vectorises.
+              if normalise {
+                for i in 0..<n {
+                  let w = weight[start + i]
+                  f[i] = w > 0 ? value[start + i] / w : fillValue
+                }
+              } else {
+                for i in 0..<n { f[i] = weight[start + i] > 0 ? value[start + i] : fillValue }
               }
               ElementConversion.convert(
                 n, from: .float32, UnsafeRawPointer(f.baseAddress!), to: type,

@@ -192,7 +192,7 @@ public final class FusionJob: Sendable {
     }
     let unit = options.shardShape == nil ? "chunks" : "shards"
     return [
-      "output      \(spec.axisNames.joined(separator: ",")) \(spec.arrayShape(level: 0).map(String.init).joined(separator: "×")) \(spec.dataType), voxel \(plan.grid.voxelSize.map { String(format: "%.4g", $0) }.joined(separator: " × ")) µm, origin \(plan.grid.origin.map { String(format: "%.4g", $0) }.joined(separator: ", ")) µm",
+      "output      \(spec.axisNames.joined(separator: ",")) \(spec.arrayShape(level: 0).map(String.init).joined(separator: "×")) \(spec.dataType), voxel \(plan.grid.voxelSize.map { String(format: "%.4g", $0) }.joined(separator: " × ")) µm, origin \(plan.grid.origin.map { String(format: "%.4g", abs($0) < 1e-9 ? 0 : $0) }.joined(separator: ", ")) µm",
       "format      Zarr v\(spec.format.rawValue) (OME-NGFF \(spec.format == .v3 ? "0.5" : "0.4")), \(spec.compressor), chunks \(spec.chunkShape.map(String.init).joined(separator: "×"))"
         + (spec.shardShape.map { ", shards \($0.map(String.init).joined(separator: "×"))" } ?? "")
         + ", \(spec.levels) level(s)",
