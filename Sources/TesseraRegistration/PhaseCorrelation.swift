@@ -1,0 +1,281 @@
+import TesseraCore
+
+/// The shift between two equally shaped regions, found by phase correlation and verified by
+/// normalised cross-correlation.
+///
+/// Convention: the result `d` is such that `b(x) ≈ a(x + d)` — content at `x + d` in `a` appears
+/// at `x` in `b`. When `a` and `b` are the same world region cut from two views at their stated
+/// positions, view B's true position is its stated position plus `d` voxels.
+///
+/// Method (after BigStitcher and scikit-image's `phase_cross_correlation`):
+/// 1. both regions are mean-subtracted, multiplied by a Tukey window (cosine tapers over
+///    `taper` of each side) and zero-padded to a 2,3,5-smooth size at least the region size;
+/// 2. the normalised cross-power spectrum `conj(A)·B / |conj(A)·B|` is transformed back; its
+///    largest local maxima (`peaks`) are candidate shifts;
+/// 3. each candidate and its wrap-around alternatives (on each axis `d` and `d − n`) is scored
+///    by the normalised cross-correlation of `a` and `b` on the part they share under that shift
+///    (requiring at least `minimumOverlap` of the region), and the best one wins;
+/// 4. the integer winner is refined to subpixel by a parabola through the correlation at ±1 voxel
+///    on each axis.
+public struct PhaseCorrelation: Sendable {
+  public var peaks: Int = 5
+  /// Fraction of each side tapered by the Tukey window.
+  public var taper: Double = 0.2
+  /// Smallest shared fraction of the region for a candidate to count.
+  public var minimumOverlap: Double = 0.25
+  /// Largest |shift| per axis (voxels) a candidate may have; nil for any.
+  public var maxShift: [Double]?
+
+  public init(peaks: Int = 5, taper: Double = 0.2, minimumOverlap: Double = 0.25, maxShift: [Double]? = nil) {
+    self.peaks = peaks
+    self.taper = taper
+    self.minimumOverlap = minimumOverlap
+    self.maxShift = maxShift
+  }
+
+  /// A measured shift.
+  public struct Result: Sendable, Hashable {
+    /// Subpixel shift, voxels, slowest axis first.
+    public var shift: [Double]
+    /// The integer shift the subpixel one refines.
+    public var integerShift: [Int]
+    /// Normalised cross-correlation at the integer shift (−1 … 1).
+    public var correlation: Double
+    /// Number of voxels the two regions share under the shift.
+    public var overlapVoxels: Int
+  }
+
+  /// Measures the shift between `a` and `b` (same shape). Returns nil when no candidate keeps
+  /// enough overlap or within `maxShift`.
+  public func measure(_ a: VolumeBuffer<Float>, _ b: VolumeBuffer<Float>, plans: FFTPlanCache) -> Result? {
+    precondition(a.shape == b.shape, "phase correlation needs equally shaped regions")
+    let shape = a.shape
+    let n = shape.count
+    let padded = shape.map { Self.smoothSize(max($0, 2)) }
+    let plan = plans.plan(for: padded)
+    let fa = plan.makeBuffer()
+    let fb = plan.makeBuffer()
+    fill(fa, from: a, padded: padded)
+    fill(fb, from: b, padded: padded)
+    plan.forward(fa)
+    plan.forward(fb)
+    // A·conj(B), normalised: with b(x) = a(x + d), B = A·e^{+iωd}, so A·conj(B) = |A|²e^{−iωd}
+    // and its inverse transform peaks at +d (tested).
+    // Whitening divides by the magnitude; frequencies with (almost) no signal would then be pure
+    // noise, so the magnitude is floored at 1e-3 of its maximum (a mild Wiener-like damping).
+    let sa = fa.spectrum
+    let sb = fb.spectrum
+    var largest: Float = 0
+    for i in 0..<sa.count {
+      let (ar, ai) = sa[i]
+      let (br, bi) = sb[i]
+      let re = ar * br + ai * bi
+      let im = ai * br - ar * bi
+      sa[i] = (re, im)
+      largest = max(largest, (re * re + im * im).squareRoot())
+    }
+    let floor = max(largest * 1e-3, 1e-20)
+    for i in 0..<sa.count {
+      let (re, im) = sa[i]
+      let m = max((re * re + im * im).squareRoot(), floor)
+      sa[i] = (re / m, im / m)
+    }
+    plan.inverse(fa)
+    // Candidates: the largest local maxima of the correlation surface.
+    let surface = fa.samples
+    let strides = VolumeBuffer<Float>.strides(for: padded)
+    var candidates: [(Float, Int)] = []
+    var index = [Int](repeating: 0, count: n)
+    for o in 0..<surface.count {
+      var rest = o
+      for d in 0..<n {
+        index[d] = rest / strides[d]
+        rest -= index[d] * strides[d]
+      }
+      let v = surface[o]
+      var isMax = true
+      for d in 0..<n where padded[d] > 2 {
+        let up = o + (index[d] + 1 < padded[d] ? strides[d] : -(padded[d] - 1) * strides[d])
+        let down = o + (index[d] > 0 ? -strides[d] : (padded[d] - 1) * strides[d])
+        if surface[up] > v || surface[down] > v {
+          isMax = false
+          break
+        }
+      }
+      if isMax {
+        candidates.append((v, o))
+        if candidates.count > 4 * peaks {
+          candidates.sort { $0.0 > $1.0 }
+          candidates.removeLast(candidates.count - peaks)
+        }
+      }
+    }
+    candidates.sort { $0.0 > $1.0 }
+    // Verify each candidate and its wrap-around alternatives by NCC on the real overlap.
+    var best: Result?
+    var tried = Set<[Int]>()
+    for (_, o) in candidates.prefix(peaks) {
+      var rest = o
+      var peak = [Int](repeating: 0, count: n)
+      for d in 0..<n {
+        peak[d] = rest / strides[d]
+        rest -= peak[d] * strides[d]
+      }
+      for mask in 0..<(1 << n) {
+        let shift = (0..<n).map { d in mask & (1 << d) == 0 ? peak[d] : peak[d] - padded[d] }
+        guard tried.insert(shift).inserted else { continue }
+        if let maxShift, (0..<n).contains(where: { Double(abs(shift[$0])) > maxShift[$0] }) { continue }
+        guard let (r, count) = Self.ncc(a, b, shift: shift), Double(count) >= minimumOverlap * Double(a.count)
+        else { continue }
+        if best == nil || r > best!.correlation {
+          best = Result(shift: shift.map(Double.init), integerShift: shift, correlation: r, overlapVoxels: count)
+        }
+      }
+    }
+    guard var result = best else { return nil }
+    // The correlation surface of smooth images can put the peak a voxel off: climb the NCC to
+    // its local maximum from the best candidate.
+    var improved = true
+    while improved {
+      improved = false
+      for d in 0..<n {
+        for step in [-1, 1] {
+          var shift = result.integerShift
+          shift[d] += step
+          guard tried.insert(shift).inserted else { continue }
+          if let maxShift, Double(abs(shift[d])) > maxShift[d] { continue }
+          guard let (r, count) = Self.ncc(a, b, shift: shift), Double(count) >= minimumOverlap * Double(a.count),
+            r > result.correlation
+          else { continue }
+          result = Result(shift: shift.map(Double.init), integerShift: shift, correlation: r, overlapVoxels: count)
+          improved = true
+        }
+      }
+    }
+    // Subpixel: parabola through the NCC at ±1 voxel per axis.
+    for d in 0..<n where shape[d] > 2 {
+      var minus = result.integerShift
+      var plus = result.integerShift
+      minus[d] -= 1
+      plus[d] += 1
+      guard let (rm, _) = Self.ncc(a, b, shift: minus), let (rp, _) = Self.ncc(a, b, shift: plus) else { continue }
+      let r0 = result.correlation
+      let denominator = rm - 2 * r0 + rp
+      if denominator < 0 {
+        let offset = 0.5 * (rm - rp) / denominator
+        if abs(offset) <= 0.5 { result.shift[d] += offset }
+      }
+    }
+    return result
+  }
+
+  /// Mean-subtracted, Tukey-windowed copy of `region` into the FFT input, zero-padded.
+  func fill(_ buffer: FFTBuffer, from region: VolumeBuffer<Float>, padded: [Int]) {
+    let shape = region.shape
+    let n = shape.count
+    let mean = region.storage.reduce(0, +) / Float(max(1, region.count))
+    let windows: [[Float]] = shape.map { len in
+      (0..<len).map { i in
+        let ramp = taper * Double(len) / 2
+        guard ramp >= 1 else { return 1 }
+        let x = Double(i) + 0.5
+        let edge = min(x, Double(len) - x)
+        if edge >= ramp { return 1 }
+        return Float(0.5 - 0.5 * _cosine(Double.pi * edge / ramp))
+      }
+    }
+    let out = buffer.samples
+    for i in 0..<out.count { out[i] = 0 }
+    let paddedStrides = VolumeBuffer<Float>.strides(for: padded)
+    var k = 0
+    Box(shape: shape).forEachIndex { p in
+      var w: Float = 1
+      var o = 0
+      for d in 0..<n {
+        w *= windows[d][p[d]]
+        o += p[d] * paddedStrides[d]
+      }
+      out[o] = (region.storage[k] - mean) * w
+      k += 1
+    }
+  }
+
+  /// Normalised cross-correlation of `a(x + shift)` and `b(x)` over the voxels both have, and
+  /// how many there are (nil if fewer than 2, or if either is constant there).
+  public static func ncc(_ a: VolumeBuffer<Float>, _ b: VolumeBuffer<Float>, shift: [Int]) -> (Double, Int)? {
+    let shape = a.shape
+    let n = shape.count
+    // x ranges over b's box such that x + shift is inside a.
+    let lower = (0..<n).map { max(0, -shift[$0]) }
+    let upper = (0..<n).map { min(shape[$0], shape[$0] - shift[$0]) }
+    let region = Box(lower: lower, upper: upper)
+    let count = region.volume
+    guard count >= 2 else { return nil }
+    var sa = 0.0
+    var sb = 0.0
+    var saa = 0.0
+    var sbb = 0.0
+    var sab = 0.0
+    let strides = VolumeBuffer<Float>.strides(for: shape)
+    let offset = (0..<n).reduce(0) { $0 + shift[$1] * strides[$1] }
+    a.storage.withUnsafeBufferPointer { pa in
+      b.storage.withUnsafeBufferPointer { pb in
+        RawCopy.forEachRow(of: region, in: Box(shape: shape), and: Box(shape: shape)) { ob, _, length in
+          var ra = 0.0
+          var rb = 0.0
+          var raa = 0.0
+          var rbb = 0.0
+          var rab = 0.0
+          for i in 0..<length {
+            let x = Double(pa[ob + offset + i])
+            let y = Double(pb[ob + i])
+            ra += x
+            rb += y
+            raa += x * x
+            rbb += y * y
+            rab += x * y
+          }
+          sa += ra
+          sb += rb
+          saa += raa
+          sbb += rbb
+          sab += rab
+        }
+      }
+    }
+    let c = Double(count)
+    let cov = sab / c - sa / c * sb / c
+    let va = saa / c - sa / c * sa / c
+    let vb = sbb / c - sb / c * sb / c
+    guard va > 1e-12, vb > 1e-12 else { return nil }
+    return (cov / (va * vb).squareRoot(), count)
+  }
+
+  /// The smallest 2,3,5-smooth integer ≥ n (FFTW is fastest on those).
+  static func smoothSize(_ n: Int) -> Int {
+    var m = n
+    while true {
+      var r = m
+      for p in [2, 3, 5] { while r % p == 0 { r /= p } }
+      if r == 1 { return m }
+      m += 1
+    }
+  }
+}
+
+/// cos(x) for the window (libm-free so windows are bit-identical on every platform).
+func _cosine(_ x: Double) -> Double {
+  // Reduce to [-π, π], then a Taylor series.
+  var y = x.truncatingRemainder(dividingBy: 2 * .pi)
+  if y > .pi { y -= 2 * .pi }
+  if y < -.pi { y += 2 * .pi }
+  var term = 1.0
+  var sum = 1.0
+  var k = 1.0
+  while abs(term) > 1e-17 {
+    term *= -y * y / ((2 * k - 1) * (2 * k))
+    sum += term
+    k += 1
+  }
+  return sum
+}
