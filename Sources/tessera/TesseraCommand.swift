@@ -13,7 +13,8 @@ struct TesseraCommand: AsyncParsableCommand {
       """,
     version: Tessera.version,
     subcommands: [
-      InfoCommand.self, FuseCommand.self, ExtractCommand.self, ShiftTilesCommand.self, ConvertCommand.self,
+      InfoCommand.self, RefinePositionsCommand.self, FuseCommand.self, ExtractCommand.self, ShiftTilesCommand.self,
+      ConvertCommand.self,
       SimulateCommand.self,
       BenchCommand.self,
     ]

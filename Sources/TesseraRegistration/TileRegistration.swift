@@ -1,0 +1,387 @@
+import Dispatch
+import Foundation
+import TesseraCore
+
+/// Options of `refine-positions`.
+public struct RegistrationOptions: Sendable {
+  /// Channel whose views are registered; nil averages all channels of a tile.
+  public var channel: Int?
+  /// Largest correction per axis, voxels (of the first tile's views).
+  public var maxShift: [Double]
+  /// Links whose verified correlation is lower are rejected.
+  public var minCorrelation: Double = 0.6
+  /// Pairs overlapping by fewer voxels (on any axis) are not registered.
+  public var minOverlap: Double = 8
+  /// Block-average the regions by this factor in y and x (z too when it is as fine) first.
+  public var downsample: Int = 1
+  /// Phase-correlation peaks to verify.
+  public var peaks: Int = 5
+  public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+  /// Global solve: reject the worst link while its residual exceeds both this multiple of the
+  /// mean residual and `absoluteResidual` voxels.
+  public var relativeResidual: Double = 2.5
+  public var absoluteResidual: Double = 3.5
+
+  public init(maxShift: [Double]) { self.maxShift = maxShift }
+}
+
+/// One registered pair of tiles.
+public struct RegistrationLink: Sendable, Codable, Hashable {
+  public var tiles: [Int]
+  /// Overlap extent per axis at the stated positions, voxels.
+  public var overlapVoxels: [Double]
+  /// Measured correction of the second tile relative to the first, voxels and µm (nil if none).
+  public var shiftVoxels: [Double]?
+  public var shiftUm: [Double]?
+  public var correlation: Double?
+  public var accepted: Bool
+  /// Why the link was rejected (nil when accepted).
+  public var reason: String?
+  /// Residual of the link after the global solve, voxels.
+  public var residualVoxels: Double?
+}
+
+/// One tile's outcome.
+public struct TileCorrection: Sendable, Codable, Hashable {
+  public var tile: Int
+  /// Correction added to the stated position, µm (z, y, x).
+  public var correctionUm: [Double]
+  /// Accepted links touching the tile.
+  public var links: Int
+  /// Largest residual among them, voxels.
+  public var maxResidualVoxels: Double
+  /// How the correction was found: "solved", "from neighbours", "unchanged".
+  public var source: String
+}
+
+/// The outcome of a registration.
+public struct RegistrationReport: Sendable, Codable {
+  public var links: [RegistrationLink]
+  public var tiles: [TileCorrection]
+  public var accepted: Int
+  public var rejected: Int
+  public var maxResidualVoxels: Double
+  public var rmsResidualVoxels: Double
+}
+
+/// Translation registration of tiles: pairwise phase correlation on the overlaps, then a global
+/// weighted least-squares solve that rejects inconsistent links. Views of a tile (its channels,
+/// illuminations) move together.
+public enum TileRegistration {
+  /// The pairs of tiles to register: every two tiles (represented by one view each) whose world
+  /// bounding boxes overlap by at least `minOverlap` voxels on every axis.
+  public static func pairs(_ dataset: Dataset, options: RegistrationOptions) -> [TileOverlap] {
+    dataset.tileOverlaps(channel: options.channel, minimumVoxels: options.minOverlap)
+  }
+
+  /// Registers the tiles of `dataset` and returns the per-tile corrections (µm) and a report.
+  ///
+  /// - Throws: ``GeometryError`` for tiles that are not translation-only relative to each other;
+  ///   reader errors.
+  public static func register(
+    _ dataset: Dataset, options: RegistrationOptions, progress: (@Sendable (Int, Int) -> Void)? = nil
+  )
+    throws -> RegistrationReport
+  {
+    let rank = dataset.rank
+    let timepoint = dataset.timepoints.first ?? 0
+    // The views standing for each tile (all channels averaged, or one channel).
+    var tileViews: [Int: [View]] = [:]
+    for v in dataset.views where v.id.timepoint == timepoint && (options.channel == nil || v.channel == options.channel)
+    {
+      tileViews[v.tile, default: []].append(v)
+    }
+    let viewsOfTile = tileViews
+    let overlaps = pairs(dataset, options: options).filter {
+      viewsOfTile[$0.tiles[0]] != nil && viewsOfTile[$0.tiles[1]] != nil
+    }
+    let plans = FFTPlanCache()
+    let results = ResultStore(count: overlaps.count)
+    let next = Counter()
+    let correlator = PhaseCorrelation(
+      peaks: options.peaks, maxShift: options.maxShift.map { $0 / Double(options.downsample) })
+    DispatchQueue.concurrentPerform(iterations: max(1, min(options.threads, overlaps.count))) { _ in
+      while let i = next.take(below: overlaps.count) {
+        let o = overlaps[i]
+        results.set(
+          i, Result { try measure(o, viewsOfTile[o.tiles[0]]!, viewsOfTile[o.tiles[1]]!, options, correlator, plans) })
+        progress?(next.done(), overlaps.count)
+      }
+    }
+    var links: [RegistrationLink] = []
+    for (i, o) in overlaps.enumerated() {
+      var link = RegistrationLink(
+        tiles: o.tiles, overlapVoxels: o.extentVoxels, shiftVoxels: nil, shiftUm: nil, correlation: nil,
+        accepted: false, reason: nil)
+      switch results.get(i) {
+      case .failure(let error): throw error
+      case .success(nil): link.reason = "no peak with enough overlap within the maximum shift"
+      case .success(let m?):
+        link.shiftVoxels = m.voxels
+        link.shiftUm = m.um
+        link.correlation = m.correlation
+        if m.correlation < options.minCorrelation {
+          link.reason = String(
+            format: "correlation %.3f below --min-correlation %.2f", m.correlation, options.minCorrelation)
+        } else {
+          link.accepted = true
+        }
+      }
+      links.append(link)
+    }
+    let voxel = tileViews.values.first!.first!.voxelSize
+    return solve(tiles: dataset.tiles, links: links, rank: rank, voxel: voxel, options: options, overlaps: overlaps)
+  }
+
+  struct Measurement: Sendable {
+    var voxels: [Double]
+    var um: [Double]
+    var correlation: Double
+  }
+
+  /// Phase correlation of one pair on their overlap at the stated positions.
+  static func measure(
+    _ overlap: TileOverlap, _ viewsA: [View], _ viewsB: [View], _ options: RegistrationOptions,
+    _ correlator: PhaseCorrelation, _ plans: FFTPlanCache
+  ) throws -> Measurement? {
+    let a = viewsA[0]
+    let b = viewsB[0]
+    guard a.viewToWorld.isAxisAligned, b.viewToWorld.isAxisAligned, a.voxelSize == b.voxelSize else {
+      throw GeometryError.invalidMatrix(
+        "refine-positions registers translations: views \(a.name) and \(b.name) must be axis-aligned with equal voxel sizes"
+      )
+    }
+    let rank = a.rank
+    let v = a.voxelSize
+    let originA = a.viewToWorld.translation
+    let originB = b.viewToWorld.translation
+    // A's voxels whose centres lie in the world overlap, and B's matching voxels (nearest integer
+    // offset between the stated positions; the fraction is added back to the measurement).
+    let lowerA = (0..<rank).map { Int(((overlap.lowerUm[$0] - originA[$0]) / v[$0] + 0.5).rounded(.up)) }
+    let upperA = (0..<rank).map { Int(((overlap.upperUm[$0] - originA[$0]) / v[$0] - 0.5).rounded(.down)) + 1 }
+    let delta = (0..<rank).map { (originA[$0] - originB[$0]) / v[$0] }
+    let k = delta.map { Int($0.rounded()) }
+    var boxA = Box(lower: lowerA, upper: upperA).intersection(a.bounds)
+    var boxB = boxA.translated(by: k).intersection(b.bounds)
+    boxA = boxB.translated(by: k.map { -$0 }).intersection(boxA)
+    boxB = boxA.translated(by: k)
+    guard !boxA.isEmpty, boxA.shape.allSatisfy({ $0 >= 4 }) else { return nil }
+    var regionA = try averaged(viewsA, boxA)
+    var regionB = try averaged(viewsB, boxB)
+    if options.downsample > 1 {
+      regionA = downsample(regionA, options.downsample)
+      regionB = downsample(regionB, options.downsample)
+    }
+    guard let m = correlator.measure(regionA, regionB, plans: plans) else { return nil }
+    // Correction of B in voxels: measured shift (in full-resolution voxels) minus what the stated
+    // positions already imply (k − Δ).
+    let f = Double(options.downsample)
+    let scale = (0..<rank).map { d in rank == 3 && d == 0 && v[0] > v[1] * 1.5 ? 1 : f }
+    let correction = (0..<rank).map { m.shift[$0] * scale[$0] - (Double(k[$0]) - delta[$0]) }
+    return Measurement(voxels: correction, um: zip(correction, v).map { $0 * $1 }, correlation: m.correlation)
+  }
+
+  /// The mean over views (channels) of one region, as Float.
+  static func averaged(_ views: [View], _ box: Box) throws -> VolumeBuffer<Float> {
+    var sum = try views[0].read(box).converted(to: Float.self)
+    for v in views.dropFirst() {
+      let other = try v.read(box).converted(to: Float.self)
+      for i in sum.storage.indices { sum.storage[i] += other.storage[i] }
+    }
+    if views.count > 1 { for i in sum.storage.indices { sum.storage[i] /= Float(views.count) } }
+    return sum
+  }
+
+  /// Block mean by `f` in y and x (and z when the region is thick enough to afford it).
+  static func downsample(_ region: VolumeBuffer<Float>, _ f: Int) -> VolumeBuffer<Float> {
+    let shape = region.shape
+    let rank = shape.count
+    let factors = (0..<rank).map { d in rank == 3 && d == 0 ? 1 : f }
+    let out = zip(shape, factors).map { max(1, $0 / $1) }
+    var result = VolumeBuffer<Float>(shape: out)
+    var k = 0
+    Box(shape: out).forEachIndex { q in
+      var s: Float = 0
+      var c: Float = 0
+      Box(lower: zip(q, factors).map { $0 * $1 }, upper: zip(q, factors).map { ($0 + 1) * $1 }).forEachIndex { p in
+        s += region[p]
+        c += 1
+      }
+      result.storage[k] = s / c
+      k += 1
+    }
+    return result
+  }
+
+  /// Global weighted least squares for one translation per tile, with iterative rejection of the
+  /// worst link (never disconnecting a tile), then neighbours' average for tiles without links.
+  static func solve(
+    tiles: [Int], links input: [RegistrationLink], rank: Int, voxel: [Double], options: RegistrationOptions,
+    overlaps: [TileOverlap]
+  ) -> RegistrationReport {
+    var links = input
+    let index = Dictionary(uniqueKeysWithValues: tiles.enumerated().map { ($1, $0) })
+    var corrections = [[Double]](repeating: [Double](repeating: 0, count: rank), count: tiles.count)
+    while true {
+      let active = links.indices.filter { links[$0].accepted }
+      corrections = leastSquares(tiles.count, active.map { links[$0] }, index, rank: rank)
+      // Residuals in voxels.
+      var worst: (Int, Double)?
+      var total = 0.0
+      for l in active {
+        let (i, j) = (index[links[l].tiles[0]]!, index[links[l].tiles[1]]!)
+        let r = (0..<rank).map { d in (corrections[j][d] - corrections[i][d] - links[l].shiftUm![d]) / voxel[d] }
+        let norm = r.map { $0 * $0 }.reduce(0, +).squareRoot()
+        links[l].residualVoxels = norm
+        total += norm
+        if worst == nil || norm > worst!.1, !disconnects(l, links, tiles.count, index) { worst = (l, norm) }
+      }
+      guard let (w, r) = worst, !active.isEmpty else { break }
+      let mean = total / Double(active.count)
+      guard r > options.relativeResidual * mean, r > options.absoluteResidual else { break }
+      links[w].accepted = false
+      links[w].reason = String(format: "residual %.2f voxels after the global solve (mean %.2f)", r, mean)
+    }
+    // Tiles without accepted links: stated position plus the mean correction of overlapping
+    // neighbours that have one.
+    var linked = Set<Int>()
+    for l in links where l.accepted { linked.formUnion(l.tiles) }
+    var source = tiles.map { linked.contains($0) ? "solved" : "unchanged" }
+    for (i, t) in tiles.enumerated() where !linked.contains(t) {
+      let neighbours = overlaps.compactMap { o -> Int? in
+        guard o.tiles.contains(t) else { return nil }
+        let other = o.tiles[0] == t ? o.tiles[1] : o.tiles[0]
+        return linked.contains(other) ? index[other] : nil
+      }
+      if neighbours.isEmpty {
+        corrections[i] = [Double](repeating: 0, count: rank)
+      } else {
+        corrections[i] = (0..<rank).map { d in
+          neighbours.map { corrections[$0][d] }.reduce(0, +) / Double(neighbours.count)
+        }
+        source[i] = "from neighbours"
+      }
+    }
+    let accepted = links.filter(\.accepted)
+    let residuals = accepted.compactMap(\.residualVoxels)
+    let tileReports = tiles.enumerated().map { i, t in
+      let mine = accepted.filter { $0.tiles.contains(t) }
+      return TileCorrection(
+        tile: t, correctionUm: corrections[i], links: mine.count,
+        maxResidualVoxels: mine.compactMap(\.residualVoxels).max() ?? 0, source: source[i])
+    }
+    return RegistrationReport(
+      links: links, tiles: tileReports, accepted: accepted.count, rejected: links.count - accepted.count,
+      maxResidualVoxels: residuals.max() ?? 0,
+      rmsResidualVoxels: residuals.isEmpty
+        ? 0 : (residuals.map { $0 * $0 }.reduce(0, +) / Double(residuals.count)).squareRoot())
+  }
+
+  /// Weighted least squares per axis: minimise Σ w (t_j − t_i − m_ij)², gauge fixed by a zero
+  /// mean correction in every connected component. Weights are the correlations.
+  static func leastSquares(_ n: Int, _ links: [RegistrationLink], _ index: [Int: Int], rank: Int) -> [[Double]] {
+    var out = [[Double]](repeating: [Double](repeating: 0, count: rank), count: n)
+    guard !links.isEmpty else { return out }
+    let component = components(n, links, index)
+    for d in 0..<rank {
+      // Normal equations L t = b with L the weighted graph Laplacian, plus the gauge rows
+      // (Σ_component t = 0) added as a penalty.
+      var L = [[Double]](repeating: [Double](repeating: 0, count: n), count: n)
+      var b = [Double](repeating: 0, count: n)
+      for l in links {
+        let (i, j) = (index[l.tiles[0]]!, index[l.tiles[1]]!)
+        let w = max(l.correlation ?? 1, 1e-3)
+        let m = l.shiftUm![d]
+        L[i][i] += w
+        L[j][j] += w
+        L[i][j] -= w
+        L[j][i] -= w
+        b[j] += w * m
+        b[i] -= w * m
+      }
+      for i in 0..<n {
+        for j in 0..<n where component[i] == component[j] { L[i][j] += 1 }
+      }
+      let t = solveLinear(L, b)
+      for i in 0..<n { out[i][d] = t[i] }
+    }
+    return out
+  }
+
+  /// Connected components of the link graph (unlinked tiles are their own component).
+  static func components(_ n: Int, _ links: [RegistrationLink], _ index: [Int: Int]) -> [Int] {
+    var parent = Array(0..<n)
+    func find(_ x: Int) -> Int {
+      var x = x
+      while parent[x] != x {
+        parent[x] = parent[parent[x]]
+        x = parent[x]
+      }
+      return x
+    }
+    for l in links { parent[find(index[l.tiles[0]]!)] = find(index[l.tiles[1]]!) }
+    return (0..<n).map(find)
+  }
+
+  /// True if dropping accepted link `l` would split its component.
+  static func disconnects(_ l: Int, _ links: [RegistrationLink], _ n: Int, _ index: [Int: Int]) -> Bool {
+    let others = links.indices.filter { $0 != l && links[$0].accepted }.map { links[$0] }
+    let c = components(n, others, index)
+    return c[index[links[l].tiles[0]]!] != c[index[links[l].tiles[1]]!]
+  }
+
+  /// Gaussian elimination with partial pivoting (the systems are small: one row per tile).
+  static func solveLinear(_ a: [[Double]], _ b: [Double]) -> [Double] {
+    let n = b.count
+    var m = a
+    var x = b
+    for k in 0..<n {
+      var p = k
+      for i in (k + 1)..<n where abs(m[i][k]) > abs(m[p][k]) { p = i }
+      m.swapAt(p, k)
+      x.swapAt(p, k)
+      let pivot = m[k][k]
+      guard abs(pivot) > 1e-12 else { continue }
+      for i in (k + 1)..<n {
+        let f = m[i][k] / pivot
+        if f == 0 { continue }
+        for j in k..<n { m[i][j] -= f * m[k][j] }
+        x[i] -= f * x[k]
+      }
+    }
+    var out = [Double](repeating: 0, count: n)
+    for i in stride(from: n - 1, through: 0, by: -1) {
+      var s = x[i]
+      for j in (i + 1)..<n { s -= m[i][j] * out[j] }
+      out[i] = abs(m[i][i]) > 1e-12 ? s / m[i][i] : 0
+    }
+    return out
+  }
+}
+
+final class ResultStore: @unchecked Sendable {
+  private let lock = NSLock()
+  private var values: [Result<TileRegistration.Measurement?, any Error>?]
+  init(count: Int) { values = Array(repeating: nil, count: count) }
+  func set(_ i: Int, _ r: Result<TileRegistration.Measurement?, any Error>) { lock.withLock { values[i] = r } }
+  func get(_ i: Int) -> Result<TileRegistration.Measurement?, any Error> { lock.withLock { values[i]! } }
+}
+
+final class Counter: @unchecked Sendable {
+  private let lock = NSLock()
+  private var value = 0
+  private var finished = 0
+  func take(below limit: Int) -> Int? {
+    lock.withLock {
+      guard value < limit else { return nil }
+      defer { value += 1 }
+      return value
+    }
+  }
+  func done() -> Int {
+    lock.withLock {
+      finished += 1
+      return finished
+    }
+  }
+}
