@@ -114,7 +114,7 @@ public struct VolumeBuffer<Element: VoxelElement>: Sendable {
   /// A new buffer holding `region` (which must lie inside this buffer's box).
   public func extracting(_ region: Box) -> VolumeBuffer<Element> {
     precondition(box.contains(region), "region \(region) outside buffer box \(box)")
-    var out = VolumeBuffer(box: region)
+    var out = VolumeBuffer(uninitializedBox: region)  // the copy writes every voxel
     out.copy(from: self)
     return out
   }
@@ -122,7 +122,7 @@ public struct VolumeBuffer<Element: VoxelElement>: Sendable {
   /// The buffer converted to another element type (round, clamp, NaN → 0 for integer targets).
   public func converted<Target: VoxelElement>(to: Target.Type = Target.self) -> VolumeBuffer<Target> {
     if let same = self as? VolumeBuffer<Target> { return same }
-    var out = VolumeBuffer<Target>(box: box)
+    var out = VolumeBuffer<Target>(uninitializedBox: box)  // the copy writes every voxel
     out.copy(from: self)
     return out
   }

@@ -186,17 +186,21 @@ public struct PhaseCorrelation: Sendable {
     }
     let out = buffer.samples
     for i in 0..<out.count { out[i] = 0 }
-    let paddedStrides = VolumeBuffer<Float>.strides(for: padded)
-    var k = 0
-    Box(shape: shape).forEachIndex { p in
-      var w: Float = 1
-      var o = 0
-      for d in 0..<n {
-        w *= windows[d][p[d]]
-        o += p[d] * paddedStrides[d]
+    // Row by row: the outer axes' window weights multiply, the last axis' weights per voxel.
+    let paddedBox = Box(shape: padded)
+    let lastWindow = windows[n - 1]
+    let strides = VolumeBuffer<Float>.strides(for: shape)
+    region.storage.withUnsafeBufferPointer { src in
+      RawCopy.forEachRow(of: Box(shape: shape), in: Box(shape: shape), and: paddedBox) { so, dO, length in
+        var w: Float = 1
+        var rest = so
+        for d in 0..<(n - 1) {
+          let i = rest / strides[d]
+          rest -= i * strides[d]
+          w *= windows[d][i]
+        }
+        for i in 0..<length { out[dO + i] = (src[so + i] - mean) * w * lastWindow[i] }
       }
-      out[o] = (region.storage[k] - mean) * w
-      k += 1
     }
   }
 
