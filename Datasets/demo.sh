@@ -19,16 +19,16 @@ echo "== 3. apply a manual correction to tile 1 and write it back as a new XML B
 "$bin" shift-tiles "$here/sample/dataset.xml" --shift 1:0,0.406,-0.812 -o "$out/shifted.xml"
 "$bin" info "$out/shifted.xml" | sed -n '1,3p;/t0\/s2 /p;/t0\/s3 /p'
 echo
-echo "== 4. fuse all tiles into OME-Zarr 0.5 (feathered blending, pyramid) -> $out/fused.ome.zarr"
-"$bin" fuse "$here/sample/dataset.xml" -o "$out/fused.ome.zarr" --pyramid 2
+echo "== 4. correct the stage positions (off by up to 3 voxels): phase correlation + global solve"
+"$bin" refine-positions "$here/sample/dataset.xml" -o "$out/refined.xml" --report "$out/links.json" --quiet
 echo
-echo "== 5. the written levels (c, z, y, x)"
+echo "== 5. fuse the refined tiles into OME-Zarr 0.5 (feathered blending, pyramid) -> $out/fused.ome.zarr"
+"$bin" fuse "$out/refined.xml" -o "$out/fused.ome.zarr" --pyramid 2
+echo
+echo "== 6. the written levels (c, z, y, x)"
 for level in 0 1; do
   printf 'level %s: ' "$level"; tr -d ' \n' < "$out/fused.ome.zarr/$level/zarr.json" | grep -o '"shape":\[[^]]*\]'
 done
 echo
-echo "== 6. reading speed: HDF5's H5Dread against Tessera's parallel chunk reader (gzip tiles)"
+echo "== 7. reading speed: HDF5's H5Dread against Tessera's parallel chunk reader (gzip tiles)"
 "$bin" bench read --tile-shape 32,256,256 --grid 1,2,2 --repetitions 2
-echo
-echo "Not implemented yet: refine-positions (the sample's stage positions are off by up to 3 voxels, so"
-echo "the fused image still shows the seams that registration will remove)."
