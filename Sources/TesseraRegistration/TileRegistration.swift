@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import TesseraCore
 
@@ -96,27 +95,29 @@ public enum TileRegistration {
       viewsOfTile[$0.tiles[0]] != nil && viewsOfTile[$0.tiles[1]] != nil
     }
     let plans = FFTPlanCache()
-    let results = ResultStore(count: overlaps.count)
-    let next = Counter()
+    let results = Locked([Measurement?](repeating: nil, count: overlaps.count))
+    let done = Locked(0)
     let correlator = PhaseCorrelation(
       peaks: options.peaks, maxShift: options.maxShift.map { $0 / Double(options.downsample) })
-    DispatchQueue.concurrentPerform(iterations: max(1, min(options.threads, overlaps.count))) { _ in
-      while let i = next.take(below: overlaps.count) {
-        let o = overlaps[i]
-        results.set(
-          i, Result { try measure(o, viewsOfTile[o.tiles[0]]!, viewsOfTile[o.tiles[1]]!, options, correlator, plans) })
-        progress?(next.done(), overlaps.count)
-      }
+    try Parallel.forEach(overlaps.count, threads: options.threads) { i in
+      let o = overlaps[i]
+      let m = try measure(o, viewsOfTile[o.tiles[0]]!, viewsOfTile[o.tiles[1]]!, options, correlator, plans)
+      results.withLock { $0[i] = m }
+      progress?(
+        done.withLock {
+          $0 += 1
+          return $0
+        }, overlaps.count)
     }
+    let measured = results.withLock { $0 }
     var links: [RegistrationLink] = []
     for (i, o) in overlaps.enumerated() {
       var link = RegistrationLink(
         tiles: o.tiles, overlapVoxels: o.extentVoxels, shiftVoxels: nil, shiftUm: nil, correlation: nil,
         accepted: false, reason: nil)
-      switch results.get(i) {
-      case .failure(let error): throw error
-      case .success(nil): link.reason = "no peak with enough overlap within the maximum shift"
-      case .success(let m?):
+      switch measured[i] {
+      case nil: link.reason = "no peak with enough overlap within the maximum shift"
+      case let m?:
         link.shiftVoxels = m.voxels
         link.shiftUm = m.um
         link.correlation = m.correlation
@@ -356,32 +357,5 @@ public enum TileRegistration {
       out[i] = abs(m[i][i]) > 1e-12 ? s / m[i][i] : 0
     }
     return out
-  }
-}
-
-final class ResultStore: @unchecked Sendable {
-  private let lock = NSLock()
-  private var values: [Result<TileRegistration.Measurement?, any Error>?]
-  init(count: Int) { values = Array(repeating: nil, count: count) }
-  func set(_ i: Int, _ r: Result<TileRegistration.Measurement?, any Error>) { lock.withLock { values[i] = r } }
-  func get(_ i: Int) -> Result<TileRegistration.Measurement?, any Error> { lock.withLock { values[i]! } }
-}
-
-final class Counter: @unchecked Sendable {
-  private let lock = NSLock()
-  private var value = 0
-  private var finished = 0
-  func take(below limit: Int) -> Int? {
-    lock.withLock {
-      guard value < limit else { return nil }
-      defer { value += 1 }
-      return value
-    }
-  }
-  func done() -> Int {
-    lock.withLock {
-      finished += 1
-      return finished
-    }
   }
 }

@@ -207,7 +207,8 @@ public final class FusionJob: Sendable {
     ].joined(separator: "\n")
   }
 
-  static func format(bytes: Int) -> String {
+  /// "1.5 GiB"-style sizes.
+  public static func format(bytes: Int) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"]
     var v = Double(bytes)
     var u = 0
@@ -257,8 +258,6 @@ public final class FusionJob: Sendable {
       return !done.contains(level0.grid.linearIndex(ofChunk: index))
     }
     let counters = Counters()
-    let failure = FirstFailure()
-    let next = NextIndex()
     let total = work.count
     let timer = DispatchSource.makeTimerSource()
     timer.schedule(deadline: .now() + 0.5, repeating: 0.5)
@@ -267,26 +266,19 @@ public final class FusionJob: Sendable {
       progress(FusionProgress(phase: "fuse", done: d, total: total, voxels: v, elapsed: seconds()))
     }
     timer.resume()
-    DispatchQueue.concurrentPerform(iterations: max(1, min(options.threads, total))) { _ in
-      while !failure.failed, let i = next.take(below: total) {
-        let b = work[i]
-        let index = (lead == 2 ? [b.t, b.c] : [b.c]) + b.block
-        do {
-          var voxels = 0
-          let stored = try image.writeBlock(level: 0, index) { box in
-            let spatial = Box(lower: Array(box.lower.dropFirst(lead)), upper: Array(box.upper.dropFirst(lead)))
-            voxels += spatial.volume
-            guard let fused = try executor.fuse(b, box: spatial) else { return nil }
-            return fused.withLeadingAxes(box)
-          }
-          counters.add(stored: stored, voxels: voxels)
-        } catch {
-          failure.set(error)
-        }
+    defer { timer.cancel() }
+    try Parallel.forEach(total, threads: options.threads) { i in
+      let b = work[i]
+      let index = (lead == 2 ? [b.t, b.c] : [b.c]) + b.block
+      var voxels = 0
+      let stored = try image.writeBlock(level: 0, index) { box in
+        let spatial = Box(lower: Array(box.lower.dropFirst(lead)), upper: Array(box.upper.dropFirst(lead)))
+        voxels += spatial.volume
+        guard let fused = try executor.fuse(b, box: spatial) else { return nil }
+        return fused.withLeadingAxes(box)
       }
+      counters.add(stored: stored, voxels: voxels)
     }
-    timer.cancel()
-    if let error = failure.error { throw error }
     let (written, fusedVoxels) = counters.snapshot
     return (written, fusedVoxels, counters.storedCount, cache.statistics.bytesRead, total)
   }
@@ -343,26 +335,6 @@ final class Counters: @unchecked Sendable {
   }
   var snapshot: (Int, Int) { lock.withLock { (done, voxels) } }
   var storedCount: Int { lock.withLock { stored } }
-}
-
-final class FirstFailure: @unchecked Sendable {
-  private let lock = NSLock()
-  private var first: (any Error)?
-  var failed: Bool { lock.withLock { first != nil } }
-  var error: (any Error)? { lock.withLock { first } }
-  func set(_ e: any Error) { lock.withLock { if first == nil { first = e } } }
-}
-
-final class NextIndex: @unchecked Sendable {
-  private let lock = NSLock()
-  private var value = 0
-  func take(below limit: Int) -> Int? {
-    lock.withLock {
-      guard value < limit else { return nil }
-      defer { value += 1 }
-      return value
-    }
-  }
 }
 
 /// Process resource usage.

@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import TesseraCore
 
@@ -49,31 +48,20 @@ extension HDF5Dataset {
     let chunks = grid.chunks(intersecting: box)
     let elementSize = target.byteCount
     let chunkBytes = chunkShape.reduce(elementSize, *)
-    let failure = FirstError()
     try result.withUnsafeMutableBytes { out in
       let destination = SendablePointer(out.baseAddress!)
-      let work: @Sendable (Int) -> Void = { i in
-        if failure.hasError { return }
-        do {
-          let chunkBox = grid.fullBox(ofChunk: chunks[i])
-          guard let raw = try self.readRawChunk(at: chunkBox.lower) else { return }  // fill value 0
-          var decoded = [UInt8](repeating: 0, count: chunkBytes)
-          try decoded.withUnsafeMutableBytes { try self.decode(raw, into: $0) }
-          decoded.withUnsafeBytes { d in
-            RawCopy.copy(
-              elementSize: elementSize, from: d.baseAddress!, sourceBox: chunkBox, to: destination.pointer,
-              destinationBox: box)
-          }
-        } catch {
-          failure.record(error)
+      let threads = parallel ? ProcessInfo.processInfo.activeProcessorCount : 1
+      try Parallel.forEach(chunks.count, threads: threads) { i in
+        let chunkBox = grid.fullBox(ofChunk: chunks[i])
+        guard let raw = try self.readRawChunk(at: chunkBox.lower) else { return }  // fill value 0
+        var decoded = [UInt8](repeating: 0, count: chunkBytes)
+        try decoded.withUnsafeMutableBytes { try self.decode(raw, into: $0) }
+        decoded.withUnsafeBytes { d in
+          RawCopy.copy(
+            elementSize: elementSize, from: d.baseAddress!, sourceBox: chunkBox, to: destination.pointer,
+            destinationBox: box)
         }
       }
-      if parallel && chunks.count > 1 {
-        DispatchQueue.concurrentPerform(iterations: chunks.count, execute: work)
-      } else {
-        for i in chunks.indices { work(i) }
-      }
-      if let error = failure.error { throw error }
     }
     return result
   }
@@ -83,21 +71,4 @@ extension HDF5Dataset {
 struct SendablePointer: @unchecked Sendable {
   let pointer: UnsafeMutableRawPointer
   init(_ pointer: UnsafeMutableRawPointer) { self.pointer = pointer }
-}
-
-/// Keeps the first error thrown by concurrent workers.
-final class FirstError: @unchecked Sendable {
-  private let lock = NSLock()
-  private var first: HDF5Error?
-
-  var hasError: Bool { lock.withLock { first != nil } }
-  var error: HDF5Error? { lock.withLock { first } }
-
-  func record(_ error: any Error) {
-    lock.withLock {
-      if first == nil {
-        first = (error as? HDF5Error) ?? HDF5Error(path: "", message: "\(error)")
-      }
-    }
-  }
 }

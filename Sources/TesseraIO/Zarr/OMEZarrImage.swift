@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import TesseraCore
 
@@ -230,34 +229,16 @@ public final class OMEZarrImage: Sendable {
       let fullStep = Array(repeating: 1, count: lead) + step
       let done = completedAtOpen[level]
       let blocks = target.grid.allChunks.filter { !done.contains(target.grid.linearIndex(ofChunk: $0)) }
-      let failure = ErrorBox()
-      let queue = DispatchQueue(label: "pyramid", attributes: .concurrent)
-      let group = DispatchGroup()
-      let gate = DispatchSemaphore(value: max(1, threads))
-      for block in blocks {
-        gate.wait()
-        if failure.error != nil {
-          gate.signal()
-          break
-        }
-        queue.async(group: group) {
-          defer { gate.signal() }
-          do {
-            let box = target.grid.box(ofChunk: block)
-            let sourceBox = Box(
-              lower: zip(box.lower, fullStep).map { $0 * $1 },
-              upper: zip(box.upper, fullStep).map { $0 * $1 }
-            ).intersection(source.grid.bounds)
-            let input = try source.read(sourceBox)
-            let output = Self.downsample(input, to: box, step: fullStep)
-            try self.writeBlock(level: level, block, output)
-          } catch {
-            failure.set(error)
-          }
-        }
+      try Parallel.forEach(blocks.count, threads: threads) { i in
+        let block = blocks[i]
+        let box = target.grid.box(ofChunk: block)
+        let sourceBox = Box(
+          lower: zip(box.lower, fullStep).map { $0 * $1 },
+          upper: zip(box.upper, fullStep).map { $0 * $1 }
+        ).intersection(source.grid.bounds)
+        let input = try source.read(sourceBox)
+        try self.writeBlock(level: level, block, Self.downsample(input, to: box, step: fullStep))
       }
-      group.wait()
-      if let error = failure.error { throw error }
     }
   }
 
@@ -482,12 +463,4 @@ final class ProgressLog: @unchecked Sendable {
   }
 
   deinit { try? handle?.close() }
-}
-
-/// The first error of concurrent work.
-final class ErrorBox: @unchecked Sendable {
-  private let lock = NSLock()
-  private var first: (any Error)?
-  var error: (any Error)? { lock.withLock { first } }
-  func set(_ e: any Error) { lock.withLock { if first == nil { first = e } } }
 }

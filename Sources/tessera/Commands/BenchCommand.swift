@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import Tessera
 
@@ -126,20 +125,11 @@ struct CopyBench: ParsableCommand {
       for block in array.grid.allChunks { work.append((array, v, block)) }
     }
     let start = ContinuousClock.now
-    let failure = LockedError()
-    let next = LockedCounter()
     let items = work
-    DispatchQueue.concurrentPerform(iterations: max(1, threads)) { _ in
-      while failure.error == nil, let i = next.take(below: items.count) {
-        let (array, view, block) = items[i]
-        do {
-          try array.writeBlock(block, try view.read(array.grid.box(ofChunk: block)))
-        } catch {
-          failure.set(error)
-        }
-      }
+    try Parallel.forEach(items.count, threads: threads) { i in
+      let (array, view, block) = items[i]
+      try array.writeBlock(block, try view.read(array.grid.box(ofChunk: block)))
     }
-    if let error = failure.error { throw error }
     let elapsed = ContinuousClock.now - start
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
     let voxels = data.views.reduce(0) { $0 + $1.bounds.volume }

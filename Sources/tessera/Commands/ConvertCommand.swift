@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import Tessera
 
@@ -97,34 +96,7 @@ struct ConvertCommand: ParsableCommand {
     print("wrote Zarr v\(format.rawValue) \(shape) \(data.elementType) (\(zarr.compressor)) to \(output)")
   }
 
-  /// Runs `body(i)` for i in 0..<count on `threads` threads; rethrows the first error.
   func parallel(_ count: Int, _ body: @escaping @Sendable (Int) throws -> Void) throws {
-    let failure = LockedError()
-    let next = LockedCounter()
-    DispatchQueue.concurrentPerform(iterations: max(1, min(threads, count))) { _ in
-      while failure.error == nil, let i = next.take(below: count) {
-        do { try body(i) } catch { failure.set(error) }
-      }
-    }
-    if let error = failure.error { throw error }
-  }
-}
-
-final class LockedError: @unchecked Sendable {
-  private let lock = NSLock()
-  private var first: (any Error)?
-  var error: (any Error)? { lock.withLock { first } }
-  func set(_ e: any Error) { lock.withLock { if first == nil { first = e } } }
-}
-
-final class LockedCounter: @unchecked Sendable {
-  private let lock = NSLock()
-  private var value = 0
-  func take(below limit: Int) -> Int? {
-    lock.withLock {
-      guard value < limit else { return nil }
-      defer { value += 1 }
-      return value
-    }
+    try Parallel.forEach(count, threads: threads, body)
   }
 }

@@ -114,7 +114,7 @@ struct FuseCommand: ParsableCommand {
         format:
           "fused %d voxels in %.2f s (%.1f Mvoxel/s), %d chunks written, %d untouched; read %@; peak memory %@ → %@",
         summary.voxels, summary.seconds, mvox, summary.blocksWritten, summary.blocksSkipped,
-        ByteFormat.string(summary.bytesRead), ByteFormat.string(summary.peakRSSBytes), output))
+        FusionJob.format(bytes: summary.bytesRead), FusionJob.format(bytes: summary.peakRSSBytes), output))
   }
 }
 
@@ -137,19 +137,6 @@ func parseBytes(_ text: String) throws -> Int {
     throw UsageError("--memory: expected a size like 4G or 512M, got \"\(text)\"")
   }
   return Int(v * factor)
-}
-
-enum ByteFormat {
-  static func string(_ bytes: Int) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-    var v = Double(bytes)
-    var u = 0
-    while v >= 1024 && u < units.count - 1 {
-      v /= 1024
-      u += 1
-    }
-    return String(format: u == 0 ? "%.0f %@" : "%.1f %@", v, units[u])
-  }
 }
 
 /// A progress bar on a terminal, a line every 10 s otherwise, nothing with --quiet.

@@ -1,0 +1,55 @@
+import Dispatch
+import Foundation
+
+/// Runs independent work items on a fixed number of threads.
+public enum Parallel {
+  /// Calls `body(i)` for every i in `0..<count`, `threads` at a time (each thread takes the next
+  /// unclaimed item), and rethrows the first error; after an error no new item starts. Items
+  /// run in no particular order, so `body` must make its results independent of it.
+  public static func forEach(_ count: Int, threads: Int, _ body: @Sendable (Int) throws -> Void) throws {
+    guard count > 0 else { return }
+    let state = SharedState()
+    let workers = max(1, min(threads, count))
+    if workers == 1 {
+      for i in 0..<count { try body(i) }
+      return
+    }
+    DispatchQueue.concurrentPerform(iterations: workers) { _ in
+      while let i = state.next(below: count) {
+        do { try body(i) } catch { state.fail(error) }
+      }
+    }
+    if let error = state.error { throw error }
+  }
+
+  /// The next item and the first error, behind one lock.
+  private final class SharedState: @unchecked Sendable {  // all state is guarded by `lock`
+    private let lock = NSLock()
+    private var index = 0
+    private var first: (any Error)?
+
+    func next(below limit: Int) -> Int? {
+      lock.withLock {
+        guard first == nil, index < limit else { return nil }
+        defer { index += 1 }
+        return index
+      }
+    }
+
+    func fail(_ error: any Error) { lock.withLock { if first == nil { first = error } } }
+    var error: (any Error)? { lock.withLock { first } }
+  }
+}
+
+/// A value many threads update under a lock.
+public final class Locked<Value>: @unchecked Sendable {  // `value` is only touched under `lock`
+  private let lock = NSLock()
+  private var value: Value
+
+  public init(_ value: Value) { self.value = value }
+
+  /// Runs `body` with exclusive access to the value.
+  public func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+    try lock.withLock { try body(&value) }
+  }
+}
