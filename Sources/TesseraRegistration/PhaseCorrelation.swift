@@ -84,15 +84,17 @@ public struct PhaseCorrelation: Sendable {
     // Candidates: the largest local maxima of the correlation surface.
     let surface = fa.samples
     let strides = VolumeBuffer<Float>.strides(for: padded)
-    var candidates: [(Float, Int)] = []
+    var candidates: [(Float, Int)] = []  // the best local maxima so far, best first
+    var threshold = -Float.infinity  // a value must beat this to enter a full list
     var index = [Int](repeating: 0, count: n)
     for o in 0..<surface.count {
+      let v = surface[o]
+      if v <= threshold { continue }  // most samples stop here, before any index arithmetic
       var rest = o
       for d in 0..<n {
         index[d] = rest / strides[d]
         rest -= index[d] * strides[d]
       }
-      let v = surface[o]
       var isMax = true
       for d in 0..<n where padded[d] > 2 {
         let up = o + (index[d] + 1 < padded[d] ? strides[d] : -(padded[d] - 1) * strides[d])
@@ -102,13 +104,11 @@ public struct PhaseCorrelation: Sendable {
           break
         }
       }
-      if isMax {
-        candidates.append((v, o))
-        if candidates.count > 4 * peaks {
-          candidates.sort { $0.0 > $1.0 }
-          candidates.removeLast(candidates.count - peaks)
-        }
-      }
+      guard isMax else { continue }
+      let at = candidates.firstIndex { $0.0 < v } ?? candidates.count
+      candidates.insert((v, o), at: at)
+      if candidates.count > peaks { candidates.removeLast() }
+      if candidates.count == peaks { threshold = candidates[peaks - 1].0 }
     }
     candidates.sort { $0.0 > $1.0 }
     // Verify each candidate and its wrap-around alternatives by NCC on the real overlap.
@@ -225,19 +225,40 @@ public struct PhaseCorrelation: Sendable {
     a.storage.withUnsafeBufferPointer { pa in
       b.storage.withUnsafeBufferPointer { pb in
         RawCopy.forEachRow(of: region, in: Box(shape: shape), and: Box(shape: shape)) { ob, _, length in
-          var ra = 0.0
-          var rb = 0.0
-          var raa = 0.0
-          var rbb = 0.0
-          var rab = 0.0
-          for i in 0..<length {
-            let x = Double(pa[ob + offset + i])
-            let y = Double(pb[ob + i])
+          // Float sums within a row in 8 SIMD lanes (strict IEEE order keeps the compiler from
+          // vectorising a scalar reduction), Double across rows.
+          var va = SIMD8<Float>()
+          var vb = SIMD8<Float>()
+          var vaa = SIMD8<Float>()
+          var vbb = SIMD8<Float>()
+          var vab = SIMD8<Float>()
+          let xs = pa.baseAddress! + ob + offset
+          let ys = pb.baseAddress! + ob
+          var i = 0
+          while i + 8 <= length {
+            let x = UnsafeRawPointer(xs + i).loadUnaligned(as: SIMD8<Float>.self)
+            let y = UnsafeRawPointer(ys + i).loadUnaligned(as: SIMD8<Float>.self)
+            va += x
+            vb += y
+            vaa += x * x
+            vbb += y * y
+            vab += x * y
+            i += 8
+          }
+          var ra = Double(va.sum())
+          var rb = Double(vb.sum())
+          var raa = Double(vaa.sum())
+          var rbb = Double(vbb.sum())
+          var rab = Double(vab.sum())
+          while i < length {
+            let x = Double(xs[i])
+            let y = Double(ys[i])
             ra += x
             rb += y
             raa += x * x
             rbb += y * y
             rab += x * y
+            i += 1
           }
           sa += ra
           sb += rb
