@@ -90,7 +90,19 @@ public enum TileRegistration {
     {
       tileViews[v.tile, default: []].append(v)
     }
+    // --downsample: read the views' stored pyramid level with those factors when every view has
+    // one (BigDataViewer projects do), else block-average full-resolution overlaps in memory.
+    let fullVoxel = tileViews.values.first!.first!.voxelSize
+    var inMemoryFactor = options.downsample
+    if options.downsample > 1 {
+      let leveled = tileViews.mapValues { views in views.compactMap { levelView($0, factor: options.downsample) } }
+      if leveled.allSatisfy({ tile, views in views.count == tileViews[tile]!.count }) {
+        tileViews = leveled
+        inMemoryFactor = 1
+      }
+    }
     let viewsOfTile = tileViews
+    let factor = inMemoryFactor
     let overlaps = pairs(dataset, options: options).filter {
       viewsOfTile[$0.tiles[0]] != nil && viewsOfTile[$0.tiles[1]] != nil
     }
@@ -101,7 +113,8 @@ public enum TileRegistration {
       peaks: options.peaks, maxShift: options.maxShift.map { $0 / Double(options.downsample) })
     try Parallel.forEach(overlaps.count, threads: options.threads) { i in
       let o = overlaps[i]
-      let m = try measure(o, viewsOfTile[o.tiles[0]]!, viewsOfTile[o.tiles[1]]!, options, correlator, plans)
+      let m = try measure(
+        o, viewsOfTile[o.tiles[0]]!, viewsOfTile[o.tiles[1]]!, factor: factor, fullVoxel: fullVoxel, correlator, plans)
       results.withLock { $0[i] = m }
       progress?(
         done.withLock {
@@ -130,8 +143,7 @@ public enum TileRegistration {
       }
       links.append(link)
     }
-    let voxel = tileViews.values.first!.first!.voxelSize
-    return solve(tiles: dataset.tiles, links: links, rank: rank, voxel: voxel, options: options, overlaps: overlaps)
+    return solve(tiles: dataset.tiles, links: links, rank: rank, voxel: fullVoxel, options: options, overlaps: overlaps)
   }
 
   struct Measurement: Sendable {
@@ -142,7 +154,7 @@ public enum TileRegistration {
 
   /// Phase correlation of one pair on their overlap at the stated positions.
   static func measure(
-    _ overlap: TileOverlap, _ viewsA: [View], _ viewsB: [View], _ options: RegistrationOptions,
+    _ overlap: TileOverlap, _ viewsA: [View], _ viewsB: [View], factor: Int, fullVoxel: [Double],
     _ correlator: PhaseCorrelation, _ plans: FFTPlanCache
   ) throws -> Measurement? {
     let a = viewsA[0]
@@ -169,17 +181,47 @@ public enum TileRegistration {
     guard !boxA.isEmpty, boxA.shape.allSatisfy({ $0 >= 4 }) else { return nil }
     var regionA = try averaged(viewsA, boxA)
     var regionB = try averaged(viewsB, boxB)
-    if options.downsample > 1 {
-      regionA = downsample(regionA, options.downsample)
-      regionB = downsample(regionB, options.downsample)
+    if factor > 1 {
+      regionA = downsample(regionA, factor)
+      regionB = downsample(regionB, factor)
     }
     guard let m = correlator.measure(regionA, regionB, plans: plans) else { return nil }
-    // Correction of B in voxels: measured shift (in full-resolution voxels) minus what the stated
-    // positions already imply (k − Δ).
-    let f = Double(options.downsample)
-    let scale = (0..<rank).map { d in rank == 3 && d == 0 && v[0] > v[1] * 1.5 ? 1 : f }
+    // Correction of B in these views' voxels: the measured shift (scaled back from the in-memory
+    // downsampling, which leaves z alone) minus what the stated positions already imply (k − Δ).
+    let scale = (0..<rank).map { d in rank == 3 && d == 0 ? 1 : Double(factor) }
     let correction = (0..<rank).map { m.shift[$0] * scale[$0] - (Double(k[$0]) - delta[$0]) }
-    return Measurement(voxels: correction, um: zip(correction, v).map { $0 * $1 }, correlation: m.correlation)
+    let um = zip(correction, v).map { $0 * $1 }
+    return Measurement(voxels: zip(um, fullVoxel).map { $0 / $1 }, um: um, correlation: m.correlation)
+  }
+
+  /// The view as seen at its stored pyramid level with downsampling `factor` in y and x (and in z
+  /// either 1 or `factor`), or nil if it has no such level.
+  static func levelView(_ view: View, factor: Int) -> View? {
+    let rank = view.rank
+    guard
+      let level = view.levels.indices.first(where: { l in
+        let f = view.levels[l].factors
+        return (0..<rank).allSatisfy { d in
+          f[d] == Double(factor) || (rank == 3 && d == 0 && f[d] == 1)
+        }
+      })
+    else { return nil }
+    let info = view.levels[level]
+    var v = view
+    v.shape = info.shape
+    v.voxelSize = zip(view.voxelSize, info.factors).map { $0 * $1 }
+    v.viewToWorld = compose(view.viewToWorld, info.levelToLevel0)
+    v.levels = [ResolutionLevel(factors: Array(repeating: 1, count: rank), shape: info.shape)]
+    v.reader = LevelReader(base: view.reader, level: level)
+    return v
+  }
+
+  /// Reads level `level` of another reader as if it were level 0.
+  struct LevelReader: ViewReader {
+    let base: any ViewReader
+    let level: Int
+    func read(_ box: Box, level _: Int) throws -> AnyVolumeBuffer { try base.read(box, level: level) }
+    func preferredBlockShape(level _: Int) -> [Int]? { base.preferredBlockShape(level: level) }
   }
 
   /// The mean over views (channels) of one region, as Float.
