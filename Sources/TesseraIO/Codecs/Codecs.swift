@@ -9,17 +9,16 @@ import CZstd
 public protocol BytesCodec: Sendable {
   /// Compresses `bytes`.
   func encode(_ bytes: UnsafeRawBufferPointer) throws -> [UInt8]
-  /// Decompresses `bytes`, whose decoded size must be `decodedSize`.
-  func decode(_ bytes: UnsafeRawBufferPointer, decodedSize: Int) throws -> [UInt8]
   /// Decompresses `bytes` into `output`, whose size is the decoded size.
   func decode(_ bytes: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws
 }
 
 extension BytesCodec {
-  /// Decompresses into `output` (codecs that can write in place override this).
-  public func decode(_ bytes: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws {
-    let decoded = try decode(bytes, decodedSize: output.count)
-    decoded.withUnsafeBytes { output.copyMemory(from: $0) }
+  /// Decompresses `bytes`, whose decoded size must be `decodedSize`.
+  public func decode(_ bytes: UnsafeRawBufferPointer, decodedSize: Int) throws -> [UInt8] {
+    var out = [UInt8](repeating: 0, count: decodedSize)
+    try out.withUnsafeMutableBytes { try decode(bytes, into: $0) }
+    return out
   }
 
   /// Compresses an array of bytes.
@@ -65,12 +64,6 @@ public struct ZstdCodec: BytesCodec, Hashable {
       throw CodecError(codec: "zstd", message: String(cString: ZSTD_getErrorName(n)))
     }
     out.removeSubrange(n...)
-    return out
-  }
-
-  public func decode(_ bytes: UnsafeRawBufferPointer, decodedSize: Int) throws -> [UInt8] {
-    var out = [UInt8](repeating: 0, count: decodedSize)
-    try out.withUnsafeMutableBytes { try decode(bytes, into: $0) }
     return out
   }
 
@@ -126,12 +119,6 @@ public struct BloscCodec: BytesCodec, Hashable {
       throw CodecError(codec: "blosc", message: "compression failed (unknown compressor \"\(compressor)\"?)")
     }
     out.removeSubrange(Int(n)...)
-    return out
-  }
-
-  public func decode(_ bytes: UnsafeRawBufferPointer, decodedSize: Int) throws -> [UInt8] {
-    var out = [UInt8](repeating: 0, count: decodedSize)
-    try out.withUnsafeMutableBytes { try decode(bytes, into: $0) }
     return out
   }
 
@@ -191,12 +178,6 @@ public struct DeflateCodec: BytesCodec, Hashable {
     }
     guard status == Z_STREAM_END else { throw CodecError(codec: name, message: "deflate failed (\(status))") }
     out.removeSubrange(Int(stream.total_out)...)
-    return out
-  }
-
-  public func decode(_ bytes: UnsafeRawBufferPointer, decodedSize: Int) throws -> [UInt8] {
-    var out = [UInt8](repeating: 0, count: decodedSize)
-    try out.withUnsafeMutableBytes { try decode(bytes, into: $0) }
     return out
   }
 
