@@ -25,9 +25,9 @@ extension HDF5File {
     }
   }
 
-  /// A numeric attribute as `Double`s (any integer or float type, scalar or 1-D), or nil when
-  /// absent or not numeric.
-  public func numericAttribute(_ name: String, of object: String) -> [Double]? {
+  /// Opens attribute `name` of `object` and its type under the HDF5 lock and hands both to
+  /// `body`; nil when the attribute does not exist or cannot be opened.
+  private func withAttribute<R>(_ name: String, of object: String, _ body: (hid_t, hid_t) -> R?) -> R? {
     HDF5Library.withLock {
       guard H5Aexists_by_name(id, object, name, hid_t(H5P_DEFAULT)) > 0 else { return nil }
       let a = H5Aopen_by_name(id, object, name, hid_t(H5P_DEFAULT), hid_t(H5P_DEFAULT))
@@ -35,6 +35,14 @@ extension HDF5File {
       defer { _ = H5Aclose(a) }
       let type = H5Aget_type(a)
       defer { _ = H5Tclose(type) }
+      return body(a, type)
+    }
+  }
+
+  /// A numeric attribute as `Double`s (any integer or float type, scalar or 1-D), or nil when
+  /// absent or not numeric.
+  public func numericAttribute(_ name: String, of object: String) -> [Double]? {
+    withAttribute(name, of: object) { a, type in
       let cls = H5Tget_class(type)
       guard cls == H5T_INTEGER || cls == H5T_FLOAT else { return nil }
       let space = H5Aget_space(a)
@@ -49,13 +57,7 @@ extension HDF5File {
 
   /// A string attribute (fixed or variable length), or nil when absent or not a string.
   public func stringAttribute(_ name: String, of object: String) -> String? {
-    HDF5Library.withLock {
-      guard H5Aexists_by_name(id, object, name, hid_t(H5P_DEFAULT)) > 0 else { return nil }
-      let a = H5Aopen_by_name(id, object, name, hid_t(H5P_DEFAULT), hid_t(H5P_DEFAULT))
-      guard a >= 0 else { return nil }
-      defer { _ = H5Aclose(a) }
-      let type = H5Aget_type(a)
-      defer { _ = H5Tclose(type) }
+    withAttribute(name, of: object) { a, type in
       guard H5Tget_class(type) == H5T_STRING else { return nil }
       if H5Tis_variable_str(type) > 0 {
         var pointer: UnsafeMutablePointer<CChar>? = nil
