@@ -6,12 +6,21 @@ public protocol ViewReader: Sendable {
   /// element type.
   func read(_ box: Box, level: Int) throws -> AnyVolumeBuffer
 
+  /// Reads `box` of resolution `level` into `output` (C order over `box`, the view's element
+  /// type), without allocating a buffer of its own where the format allows.
+  func read(_ box: Box, level: Int, into output: UnsafeMutableRawBufferPointer) throws
+
   /// The block shape reads are most efficient in (the storage chunk shape), if any.
   func preferredBlockShape(level: Int) -> [Int]?
 }
 
 extension ViewReader {
   public func preferredBlockShape(level: Int) -> [Int]? { nil }
+
+  public func read(_ box: Box, level: Int, into output: UnsafeMutableRawBufferPointer) throws {
+    let buffer = try read(box, level: level)
+    buffer.withUnsafeBytes { output.copyMemory(from: $0) }
+  }
 }
 
 /// One resolution level of a view (level 0 is full resolution).

@@ -75,6 +75,17 @@ public struct VolumeBuffer<Element: VoxelElement>: Sendable {
     set { storage[offset(of: index)] = newValue }
   }
 
+  /// The same voxels (shared storage) labelled with another box of the same volume.
+  public func reboxed(_ box: Box) -> VolumeBuffer {
+    precondition(box.volume == self.box.volume, "reboxing \(self.box) as \(box)")
+    var out = self
+    out.box = box
+    return out
+  }
+
+  /// An empty stand-in, held while the real buffer is being mutated elsewhere.
+  static var placeholder: VolumeBuffer { VolumeBuffer(box: Box(lower: [0], upper: [0]), repeating: .zero) }
+
   /// Moves the buffer in index space without touching its voxels.
   public mutating func move(to origin: [Int]) {
     box = Box(origin: origin, shape: box.shape)
@@ -217,33 +228,74 @@ public enum AnyVolumeBuffer: Sendable {
 }
 
 extension AnyVolumeBuffer {
-  /// Calls `body` with the voxels' bytes, mutable.
+  /// Calls `body` with the voxels' bytes, mutable (in place: the storage is not copied).
   public mutating func withUnsafeMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
+    // Each case takes the buffer out of `self` first, so its storage is uniquely referenced and
+    // writing to it does not trigger a copy-on-write of the whole volume.
+    func mutate<E>(_ b: inout VolumeBuffer<E>) throws -> R { try b.storage.withUnsafeMutableBytes(body) }
     switch self {
     case .uint8(var b):
+      self = .uint8(.placeholder)
       defer { self = .uint8(b) }
-      return try b.storage.withUnsafeMutableBytes(body)
+      return try mutate(&b)
     case .int8(var b):
+      self = .int8(.placeholder)
       defer { self = .int8(b) }
-      return try b.storage.withUnsafeMutableBytes(body)
+      return try mutate(&b)
     case .uint16(var b):
+      self = .uint16(.placeholder)
       defer { self = .uint16(b) }
-      return try b.storage.withUnsafeMutableBytes(body)
+      return try mutate(&b)
     case .int16(var b):
+      self = .int16(.placeholder)
       defer { self = .int16(b) }
-      return try b.storage.withUnsafeMutableBytes(body)
+      return try mutate(&b)
     case .uint32(var b):
+      self = .uint32(.placeholder)
       defer { self = .uint32(b) }
-      return try b.storage.withUnsafeMutableBytes(body)
+      return try mutate(&b)
     case .int32(var b):
+      self = .int32(.placeholder)
       defer { self = .int32(b) }
-      return try b.storage.withUnsafeMutableBytes(body)
+      return try mutate(&b)
     case .float32(var b):
+      self = .float32(.placeholder)
       defer { self = .float32(b) }
-      return try b.storage.withUnsafeMutableBytes(body)
+      return try mutate(&b)
     case .float64(var b):
+      self = .float64(.placeholder)
       defer { self = .float64(b) }
-      return try b.storage.withUnsafeMutableBytes(body)
+      return try mutate(&b)
+    }
+  }
+
+  /// A buffer of a run-time element type whose voxels are not initialised, for callers that
+  /// overwrite every voxel before reading any.
+  public init(elementType: ElementType, uninitializedBox box: Box) {
+    switch elementType {
+    case .uint8: self = .uint8(VolumeBuffer(uninitializedBox: box))
+    case .int8: self = .int8(VolumeBuffer(uninitializedBox: box))
+    case .uint16: self = .uint16(VolumeBuffer(uninitializedBox: box))
+    case .int16: self = .int16(VolumeBuffer(uninitializedBox: box))
+    case .uint32: self = .uint32(VolumeBuffer(uninitializedBox: box))
+    case .int32: self = .int32(VolumeBuffer(uninitializedBox: box))
+    case .float32: self = .float32(VolumeBuffer(uninitializedBox: box))
+    case .float64: self = .float64(VolumeBuffer(uninitializedBox: box))
+    }
+  }
+
+  /// The same voxels (shared storage, no copy) labelled with another box of the same volume, such
+  /// as the box with leading channel and time axes of extent 1 added.
+  public func reboxed(_ box: Box) -> AnyVolumeBuffer {
+    switch self {
+    case .uint8(let b): .uint8(b.reboxed(box))
+    case .int8(let b): .int8(b.reboxed(box))
+    case .uint16(let b): .uint16(b.reboxed(box))
+    case .int16(let b): .int16(b.reboxed(box))
+    case .uint32(let b): .uint32(b.reboxed(box))
+    case .int32(let b): .int32(b.reboxed(box))
+    case .float32(let b): .float32(b.reboxed(box))
+    case .float64(let b): .float64(b.reboxed(box))
     }
   }
 
@@ -266,7 +318,7 @@ extension AnyVolumeBuffer {
   public func reinterpreted(as target: ElementType) -> AnyVolumeBuffer {
     if target == elementType { return self }
     precondition(target.byteCount == elementType.byteCount, "reinterpreting \(elementType) as \(target)")
-    var out = AnyVolumeBuffer(elementType: target, box: box)
+    var out = AnyVolumeBuffer(elementType: target, uninitializedBox: box)
     withUnsafeBytes { src in out.withUnsafeMutableBytes { $0.copyMemory(from: src) } }
     return out
   }

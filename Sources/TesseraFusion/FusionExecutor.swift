@@ -9,6 +9,8 @@ public struct FusionExecutor: Sendable {
   public let outputType: ElementType
   public let fillValue: Double
 
+  private let workspaces = FusionWorkspacePool()
+
   public init(plan: FusionPlan, cache: ViewBlockCache, outputType: ElementType, fillValue: Double = 0) {
     self.plan = plan
     self.cache = cache
@@ -16,29 +18,105 @@ public struct FusionExecutor: Sendable {
     self.fillValue = fillValue
   }
 
+  /// Output voxels accumulated at once: a slab of rows small enough for the accumulators to stay
+  /// in cache while every view adds to them.
+  static let slabVoxels = 8192
+
   /// The fused voxels of spatial `box` for `block`'s channel and timepoint, or nil when no view
-  /// reaches it (it stays fill).
-  public func fuse(_ block: FusionPlan.PlannedBlock, box: Box) throws -> AnyVolumeBuffer? {
-    var acc = ChunkAccumulator(box: box, blend: plan.blend)
-    var any = false
-    for v in block.views {
-      guard let sourceBox = plan.sourceBox(view: v, for: box) else { continue }
-      let source = try cache.read(view: plan.views[v].index, box: sourceBox)
-      Resampler.accumulate(
-        into: &acc, source: source, viewShape: plan.views[v].shape, outputToView: plan.outputToView[v],
-        interpolation: plan.interpolation, blendWidth: plan.blendWidthVoxels[v])
-      any = true
+  /// reaches it (it stays fill). The result is labelled `resultBox` (default `box`; it may add
+  /// leading axes of extent 1, such as the output's channel and time axes).
+  public func fuse(_ block: FusionPlan.PlannedBlock, box: Box, resultBox: Box? = nil) throws -> AnyVolumeBuffer? {
+    try workspaces.withWorkspace { workspace in
+      // Plan each contributing view once for the region, and read its source voxels.
+      var samplers: [(sampler: ViewSampler, source: UnsafeRawBufferPointer, type: ElementType)] = []
+      for v in block.views {
+        guard let sourceBox = plan.sourceBox(view: v, for: box) else { continue }
+        let index = plan.views[v].index
+        let type = cache.elementType(view: index)
+        let source = workspace.source(samplers.count, bytes: sourceBox.volume * type.byteCount)
+        try cache.read(view: index, box: sourceBox, into: source)
+        let sampler = ViewSampler(
+          region: box, sourceBox: sourceBox, viewShape: plan.views[v].shape, outputToView: plan.outputToView[v],
+          interpolation: plan.interpolation, blend: plan.blend, blendWidth: plan.blendWidthVoxels[v])
+        samplers.append((sampler, UnsafeRawBufferPointer(source), type))
+      }
+      guard let rows = samplers.first?.sampler.rows else { return nil }
+      let rowLength = box.volume / rows
+      let slabRows = max(1, Self.slabVoxels / max(1, rowLength))
+      let (value, weight, scratch) = workspace.slabBuffers(slabRows * rowLength, scratch: 2 * rowLength + 8)
+      let initial: Float = plan.blend == .max ? -.infinity : 0
+      // Reuse the previous result's memory when nobody else holds it any more (else this copies).
+      let labelled = resultBox ?? box
+      var out: AnyVolumeBuffer
+      if let previous = workspace.result, previous.elementType == outputType, previous.box.volume == labelled.volume {
+        workspace.result = nil
+        out = previous.reboxed(labelled)
+      } else {
+        workspace.result = nil
+        out = AnyVolumeBuffer(elementType: outputType, uninitializedBox: labelled)  // every voxel written below
+      }
+      var covered = false
+      out.withUnsafeMutableBytes { dst in
+        for r0 in stride(from: 0, to: rows, by: slabRows) {
+          let r1 = min(rows, r0 + slabRows)
+          let count = (r1 - r0) * rowLength
+          value.update(repeating: initial, count: count)
+          weight.update(repeating: 0, count: count)
+          for (sampler, source, type) in samplers {
+            let touched = sampler.accumulate(
+              rows: r0..<r1, source: source, sourceType: type, value: value, weight: weight, scratch: scratch)
+            covered = covered || touched
+          }
+          finish(count, value, weight, into: dst.baseAddress! + r0 * rowLength * outputType.byteCount)
+        }
+      }
+      if !covered { return nil }
+      workspace.result = out
+      return out
     }
-    if !any || acc.isEmpty { return nil }
-    return acc.result(as: outputType, fill: fillValue)
   }
 
-  /// Bytes one region of `computeShape` needs while being fused: accumulators, the result and,
-  /// per contributing view, its Float source region (about the region's size, plus support).
+  /// Normalises (linear, mean) `count` accumulated voxels, puts the fill value where no view
+  /// covered, and converts to the output type (round, clamp) in one pass.
+  private func finish(
+    _ count: Int, _ value: UnsafeMutablePointer<Float>, _ weight: UnsafeMutablePointer<Float>,
+    into destination: UnsafeMutableRawPointer
+  ) {
+    let normalise = plan.blend == .linear || plan.blend == .mean
+    let fill = Float(fillValue)
+    func run<T: VoxelElement>(_: T.Type) {
+      let d = destination.assumingMemoryBound(to: T.self)
+      // Two loops without a per-voxel mode test and without branches (the quotient is computed
+      // everywhere and selected), so each vectorises.
+      if normalise {
+        for i in 0..<count {
+          let w = weight[i]
+          let q = value[i] / w
+          d[i] = T(clamping: w > 0 ? q : fill)
+        }
+      } else {
+        for i in 0..<count { d[i] = T(clamping: weight[i] > 0 ? value[i] : fill) }
+      }
+    }
+    switch outputType {
+    case .uint8: run(UInt8.self)
+    case .int8: run(Int8.self)
+    case .uint16: run(UInt16.self)
+    case .int16: run(Int16.self)
+    case .uint32: run(UInt32.self)
+    case .int32: run(Int32.self)
+    case .float32: run(Float.self)
+    case .float64: run(Double.self)
+    }
+  }
+
+  /// Bytes one region of `computeShape` needs while being fused: the source regions of the views
+  /// (together about twice the region, plus support, in the input type, Float at most) in a
+  /// reused workspace, and the result (one kept by the workspace, one being encoded).
   public var bytesPerComputeRegion: Int {
     let voxels = plan.computeShape.reduce(1, *)
     let maxViews = plan.blocks.map(\.views.count).max() ?? 1
     let sourceVoxels = plan.computeShape.map { $0 + 2 }.reduce(1, *)
-    return voxels * (4 + 4 + 4 + outputType.byteCount) + sourceVoxels * 4 * min(maxViews, 2)
+    return 2 * voxels * outputType.byteCount + sourceVoxels * 4 * min(maxViews, 2) + 3 * 4 * Self.slabVoxels
   }
 }

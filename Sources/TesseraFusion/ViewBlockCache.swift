@@ -3,22 +3,24 @@ import TesseraCore
 
 /// Reads view regions through a byte-budgeted cache of aligned view blocks.
 ///
-/// Each view is cut into a regular grid of blocks (ideally its storage chunks, so a block read
+/// Each chunked view is cut into a regular grid of blocks (its storage chunks, so a block read
 /// decodes whole chunks once). A request for a region fetches the blocks it meets — from the
-/// cache, or from the view's reader — and assembles the region as Float. Neighbouring output
-/// chunks share input blocks, so each block is usually decoded once. When the cached bytes exceed
-/// the budget, the least recently used blocks are dropped. Two threads needing the same missing
-/// block wait for one read instead of reading twice.
+/// cache, or from the view's reader — and assembles the region in the view's element type.
+/// Neighbouring output chunks share input blocks, so each block is usually decoded once. When the
+/// cached bytes exceed the budget, the least recently used blocks are dropped. Two threads
+/// needing the same missing block wait for one read instead of reading twice. Views without
+/// storage chunks (contiguous storage: any box costs the same to read) bypass the cache and read
+/// each region directly.
 public final class ViewBlockCache: @unchecked Sendable {
   /// How one view is read.
   public struct Source: Sendable {
     public var reader: any ViewReader
     public var shape: [Int]
     public var elementType: ElementType
-    /// Block shape for this view (e.g. its HDF5 chunk shape).
-    public var blockShape: [Int]
+    /// Block shape for this view (e.g. its HDF5 chunk shape), or nil to read regions directly.
+    public var blockShape: [Int]?
 
-    public init(reader: any ViewReader, shape: [Int], elementType: ElementType, blockShape: [Int]) {
+    public init(reader: any ViewReader, shape: [Int], elementType: ElementType, blockShape: [Int]?) {
       self.reader = reader
       self.shape = shape
       self.elementType = elementType
@@ -61,30 +63,39 @@ public final class ViewBlockCache: @unchecked Sendable {
     self.sources = sources
     self.budget = max(0, budget)
     var grids: [Int: ChunkGrid] = [:]
-    for (i, s) in sources { grids[i] = try! ChunkGrid(shape: s.shape, chunkShape: s.blockShape) }
+    for (i, s) in sources {
+      if let block = s.blockShape { grids[i] = try! ChunkGrid(shape: s.shape, chunkShape: block) }
+    }
     self.grids = grids
   }
 
   public var statistics: Statistics { condition.withLock { stats } }
 
-  /// The voxels of `box` (inside the view) of view `view`, as Float.
-  public func read(view: Int, box: Box) throws -> VolumeBuffer<Float> {
-    guard let grid = grids[view], let source = sources[view] else { preconditionFailure("unknown view \(view)") }
+  /// Element type of view `view`'s voxels as ``read(view:box:into:)`` delivers them.
+  public func elementType(view: Int) -> ElementType {
+    guard let source = sources[view] else { preconditionFailure("unknown view \(view)") }
+    return source.elementType
+  }
+
+  /// Writes the voxels of `box` (inside the view) of view `view` into `out`: C order over `box`, in
+  /// the view's element type.
+  public func read(view: Int, box: Box, into out: UnsafeMutableRawBufferPointer) throws {
+    guard let source = sources[view] else { preconditionFailure("unknown view \(view)") }
+    let size = source.elementType.byteCount
+    precondition(out.count == box.volume * size, "\(out.count) bytes for box \(box)")
+    guard let grid = grids[view] else {
+      try source.reader.read(box, level: 0, into: out)
+      condition.withLock { stats.bytesRead += out.count }
+      return
+    }
     // Every voxel of `box` lies in exactly one block, so the blocks overwrite it all.
-    var out = VolumeBuffer<Float>(uninitializedBox: box)
     for block in grid.chunks(intersecting: box) {
       let data = try fetch(Key(view: view, block: grid.linearIndex(ofChunk: block)), grid: grid, source: source)
-      out.withUnsafeMutableStorage { dst in
-        data.withUnsafeBytes { src in
-          RawCopy.forEachRow(of: data.box.intersection(box), in: data.box, and: box) { so, dO, length in
-            ElementConversion.convert(
-              length, from: data.elementType, src.baseAddress! + so * data.elementType.byteCount, to: .float32,
-              dst.baseAddress! + dO * 4)
-          }
-        }
+      data.withUnsafeBytes { src in
+        RawCopy.copy(
+          elementSize: size, from: src.baseAddress!, sourceBox: data.box, to: out.baseAddress!, destinationBox: box)
       }
     }
-    return out
   }
 
   private func fetch(_ key: Key, grid: ChunkGrid, source: Source) throws -> AnyVolumeBuffer {
@@ -139,12 +150,5 @@ public final class ViewBlockCache: @unchecked Sendable {
       entries[k] = nil
       held -= bytes
     }
-  }
-}
-
-extension VolumeBuffer {
-  /// Calls `body` with the storage as mutable raw bytes.
-  mutating func withUnsafeMutableStorage<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
-    try storage.withUnsafeMutableBytes(body)
   }
 }

@@ -78,11 +78,12 @@ struct SeedRNG: RandomNumberGenerator {
 }
 
 /// Fuses in memory: every planned block, in the given order, on `threads` threads; returns one
-/// buffer per channel over the whole grid (fill 0).
+/// buffer per channel over the whole grid (fill 0). Views are read through the block cache, or
+/// region by region when `direct`.
 func fuse(
   _ views: [TestView], grid: OutputGrid, blockShape: [Int], computeShape: [Int]? = nil, blend: BlendMode = .linear,
   interpolation: Interpolation = .linear, blendWidth: [Double]? = nil, outputType: ElementType = .float32,
-  reversed: Bool = false, threads: Int = 1, cacheBudget: Int = 1 << 30
+  reversed: Bool = false, threads: Int = 1, cacheBudget: Int = 1 << 30, direct: Bool = false
 ) throws -> [AnyVolumeBuffer] {
   let fusionViews = views.enumerated().map { i, v in
     FusionView(
@@ -97,7 +98,7 @@ func fuse(
   for (i, v) in views.enumerated() {
     sources[i] = .init(
       reader: MemoryReader(data: v.data), shape: v.data.box.shape, elementType: v.data.elementType,
-      blockShape: v.data.box.shape.map { min($0, 16) })
+      blockShape: direct ? nil : v.data.box.shape.map { min($0, 16) })
   }
   let executor = FusionExecutor(
     plan: plan, cache: ViewBlockCache(sources: sources, budget: cacheBudget), outputType: outputType)

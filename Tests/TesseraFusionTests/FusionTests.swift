@@ -210,8 +210,8 @@ import Testing
     }
   }
 
-  /// The same inputs give the same bytes whatever the chunk shape, block order, thread count or
-  /// cache budget.
+  /// The same inputs give the same bytes whatever the chunk shape, block order, thread count,
+  /// cache budget, or whether views are read through the cache or region by region.
   @Test func outputIsInvariantToChunkingOrderThreadsAndCache() throws {
     let field = BlobField(rank: 3, extent: [10, 50, 50], count: 40, seed: 9)
     var views: [TestView] = []
@@ -224,14 +224,14 @@ import Testing
     }
     let grid = OutputGrid(lower: [-0.5, -0.5, -0.5], upper: [9.5, 54, 55], voxelSize: [1, 1, 1])
     let reference = try fuse(views, grid: grid, blockShape: [10, 16, 16], outputType: .uint16)[0]
-    for (block, compute, reversed, threads, budget) in [
-      ([5, 7, 9], nil, false, 1, 1 << 30), ([10, 32, 32], [5, 16, 16] as [Int]?, true, 2, 1 << 30),
-      ([3, 50, 8], nil, true, 3, 4096),
+    for (block, compute, reversed, threads, budget, direct) in [
+      ([5, 7, 9], nil, false, 1, 1 << 30, false), ([10, 32, 32], [5, 16, 16] as [Int]?, true, 2, 1 << 30, false),
+      ([3, 50, 8], nil, true, 3, 4096, false), ([4, 9, 20], nil, true, 2, 0, true),
     ] {
       let out = try fuse(
         views, grid: grid, blockShape: block, computeShape: compute, outputType: .uint16, reversed: reversed,
-        threads: threads, cacheBudget: budget)[0]
-      #expect(bytesEqual(out, reference), "\(block) \(String(describing: compute)) \(reversed) \(threads)")
+        threads: threads, cacheBudget: budget, direct: direct)[0]
+      #expect(bytesEqual(out, reference), "\(block) \(String(describing: compute)) \(reversed) \(threads) \(direct)")
     }
   }
 

@@ -140,12 +140,14 @@ public final class FusionJob: Sendable {
       name: ((dataset.path as NSString).lastPathComponent as NSString).deletingPathExtension)
     var sources: [Int: ViewBlockCache.Source] = [:]
     for (i, v) in selected {
-      let preferred = v.reader.preferredBlockShape(level: 0) ?? v.shape.map { min($0, 64) }
-      // Whole storage chunks, at least 64 voxels (32 in z) per axis, at most the view.
-      let block = (0..<rank).map { d in
-        let minimum = rank == 3 && d == 0 ? 32 : 64
-        let c = max(1, preferred[d])
-        return min(v.shape[d], c * max(1, (minimum + c - 1) / c))
+      // Chunked storage: cache whole storage chunks, at least 64 voxels (32 in z) per axis, at most
+      // the view. Contiguous storage (no preferred shape): read each region directly, uncached.
+      let block = v.reader.preferredBlockShape(level: 0).map { preferred in
+        (0..<rank).map { d in
+          let minimum = rank == 3 && d == 0 ? 32 : 64
+          let c = max(1, preferred[d])
+          return min(v.shape[d], c * max(1, (minimum + c - 1) / c))
+        }
       }
       sources[i] = .init(reader: v.reader, shape: v.shape, elementType: v.elementType, blockShape: block)
     }
@@ -154,7 +156,7 @@ public final class FusionJob: Sendable {
       plan: plan, cache: ViewBlockCache(sources: [:], budget: 0), outputType: outputType)
     bytesPerRegion = executor.bytesPerComputeRegion + chunk.reduce(outputType.byteCount, *)  // + encoded copy
     let inFlight = max(1, options.threads) * bytesPerRegion
-    let largestBlock = sources.values.map { $0.blockShape.reduce($0.elementType.byteCount, *) }.max() ?? 0
+    let largestBlock = sources.values.compactMap { s in s.blockShape?.reduce(s.elementType.byteCount, *) }.max() ?? 0
     // The process itself (runtime, libraries, HDF5 metadata caches), allocator slack, and the
     // pyramid phase's transient block copies (measured: 34 MiB over a 256 MiB budget with 96).
     let overhead = 128 << 20
@@ -171,15 +173,23 @@ public final class FusionJob: Sendable {
     }
   }
 
-  /// Decoded bytes of all views to fuse (the most the cache can ever hold).
+  /// Decoded bytes of all views to fuse.
   public var inputBytes: Int {
     plan.views.reduce(0) { $0 + $1.shape.reduce(dataset.views[$1.index].elementType.byteCount, *) }
   }
 
-  /// Predicted peak memory: what the cache can hold (its budget, or all input if smaller), plus
-  /// the regions in flight, plus fixed overhead (128 MiB). Never more than the budget.
+  /// Decoded bytes of the views read through the cache (chunked storage): the most it can hold.
+  public var cachedInputBytes: Int {
+    plan.views.reduce(0) { total, v in
+      cacheSources[v.index]?.blockShape == nil
+        ? total : total + v.shape.reduce(dataset.views[v.index].elementType.byteCount, *)
+    }
+  }
+
+  /// Predicted peak memory: what the cache can hold (its budget, or all cached input if smaller),
+  /// plus the regions in flight, plus fixed overhead (128 MiB). Never more than the budget.
   public var predictedPeakBytes: Int {
-    min(cacheBudget, inputBytes) + max(1, options.threads) * bytesPerRegion + (128 << 20)
+    min(cacheBudget, cachedInputBytes) + max(1, options.threads) * bytesPerRegion + (128 << 20)
   }
 
   /// The dry-run report.
@@ -203,7 +213,7 @@ public final class FusionJob: Sendable {
       "\(unit)      \(plan.blocks.count) to fuse of \(plan.totalBlocks) (\(plan.totalBlocks - plan.blocks.count) untouched, left as fill); grid \(blockGrid.gridShape.map(String.init).joined(separator: "×")) per channel",
       "views/block \(hist.joined(separator: ", "))",
       "bytes       read ≈ \(Self.format(bytes: readBytes)) (decoded), write ≤ \(Self.format(bytes: outBytes)) uncompressed at level 0",
-      "memory      peak ≈ \(Self.format(bytes: predictedPeakBytes)) of a \(Self.format(bytes: options.memoryBytes)) budget: cache ≤ \(Self.format(bytes: min(cacheBudget, inputBytes))) + \(options.threads) × \(Self.format(bytes: bytesPerRegion)) in flight + 128 MiB",
+      "memory      peak ≈ \(Self.format(bytes: predictedPeakBytes)) of a \(Self.format(bytes: options.memoryBytes)) budget: cache ≤ \(Self.format(bytes: min(cacheBudget, cachedInputBytes))) + \(options.threads) × \(Self.format(bytes: bytesPerRegion)) in flight + 128 MiB",
     ].joined(separator: "\n")
   }
 
@@ -274,8 +284,7 @@ public final class FusionJob: Sendable {
       let stored = try image.writeBlock(level: 0, index) { box in
         let spatial = Box(lower: Array(box.lower.dropFirst(lead)), upper: Array(box.upper.dropFirst(lead)))
         voxels += spatial.volume
-        guard let fused = try executor.fuse(b, box: spatial) else { return nil }
-        return fused.withLeadingAxes(box)
+        return try executor.fuse(b, box: spatial, resultBox: box)
       }
       counters.add(stored: stored, voxels: voxels)
     }
@@ -303,21 +312,6 @@ public final class FusionJob: Sendable {
       ] as [String: Any],
       "views": views,
     ]
-  }
-}
-
-extension AnyVolumeBuffer {
-  /// The same voxels with leading axes of extent 1 placed at `box`'s leading coordinates.
-  func withLeadingAxes(_ box: Box) -> AnyVolumeBuffer {
-    let lead = box.rank - self.box.rank
-    if lead == 0 { return self }
-    var out = AnyVolumeBuffer(
-      elementType: elementType,
-      box: Box(
-        lower: Array(box.lower.prefix(lead)) + self.box.lower,
-        upper: Array(box.lower.prefix(lead).map { $0 + 1 }) + self.box.upper))
-    withUnsafeBytes { src in out.withUnsafeMutableBytes { $0.copyMemory(from: src) } }
-    return out
   }
 }
 

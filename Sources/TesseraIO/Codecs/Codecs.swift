@@ -16,9 +16,10 @@ public protocol BytesCodec: Sendable {
 extension BytesCodec {
   /// Decompresses `bytes`, whose decoded size must be `decodedSize`.
   public func decode(_ bytes: UnsafeRawBufferPointer, decodedSize: Int) throws -> [UInt8] {
-    var out = [UInt8](repeating: 0, count: decodedSize)
-    try out.withUnsafeMutableBytes { try decode(bytes, into: $0) }
-    return out
+    try [UInt8].written(capacity: decodedSize) { out in
+      try decode(bytes, into: out)
+      return decodedSize
+    }
   }
 
   /// Compresses an array of bytes.
@@ -29,6 +30,18 @@ extension BytesCodec {
   /// Decompresses an array of bytes.
   public func decode(_ bytes: [UInt8], decodedSize: Int) throws -> [UInt8] {
     try bytes.withUnsafeBytes { b in try decode(b, decodedSize: decodedSize) }
+  }
+}
+
+extension [UInt8] {
+  /// Bytes written by `body` into uninitialised memory of `capacity` bytes (no zeroing of a buffer
+  /// that is about to be overwritten); `body` returns how many it wrote.
+  static func written(capacity: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> Int) rethrows -> [UInt8] {
+    try [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+      count = 0
+      count = try body(UnsafeMutableRawBufferPointer(buffer))
+      precondition(count <= capacity)
+    }
   }
 }
 
@@ -56,15 +69,13 @@ public struct ZstdCodec: BytesCodec, Hashable {
   public init(level: Int = 1) { self.level = level }
 
   public func encode(_ bytes: UnsafeRawBufferPointer) throws -> [UInt8] {
-    var out = [UInt8](repeating: 0, count: ZSTD_compressBound(bytes.count))
-    let n = out.withUnsafeMutableBytes {
-      ZSTD_compress($0.baseAddress, $0.count, bytes.baseAddress, bytes.count, Int32(level))
+    try [UInt8].written(capacity: ZSTD_compressBound(bytes.count)) { out in
+      let n = ZSTD_compress(out.baseAddress, out.count, bytes.baseAddress, bytes.count, Int32(level))
+      guard ZSTD_isError(n) == 0 else {
+        throw CodecError(codec: "zstd", message: String(cString: ZSTD_getErrorName(n)))
+      }
+      return n
     }
-    guard ZSTD_isError(n) == 0 else {
-      throw CodecError(codec: "zstd", message: String(cString: ZSTD_getErrorName(n)))
-    }
-    out.removeSubrange(n...)
-    return out
   }
 
   public func decode(_ bytes: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws {
@@ -109,17 +120,15 @@ public struct BloscCodec: BytesCodec, Hashable {
   }
 
   public func encode(_ bytes: UnsafeRawBufferPointer) throws -> [UInt8] {
-    var out = [UInt8](repeating: 0, count: bytes.count + Int(BLOSC_MAX_OVERHEAD))
-    let n = out.withUnsafeMutableBytes {
-      blosc_compress_ctx(
-        Int32(level), shuffle.rawValue, typeSize, bytes.count, bytes.baseAddress, $0.baseAddress, $0.count,
+    try [UInt8].written(capacity: bytes.count + Int(BLOSC_MAX_OVERHEAD)) { out in
+      let n = blosc_compress_ctx(
+        Int32(level), shuffle.rawValue, typeSize, bytes.count, bytes.baseAddress, out.baseAddress, out.count,
         compressor, blockSize, 1)
+      guard n > 0 else {
+        throw CodecError(codec: "blosc", message: "compression failed (unknown compressor \"\(compressor)\"?)")
+      }
+      return Int(n)
     }
-    guard n > 0 else {
-      throw CodecError(codec: "blosc", message: "compression failed (unknown compressor \"\(compressor)\"?)")
-    }
-    out.removeSubrange(Int(n)...)
-    return out
   }
 
   public func decode(_ bytes: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws {
@@ -168,17 +177,15 @@ public struct DeflateCodec: BytesCodec, Hashable {
         Int32(MemoryLayout<z_stream>.size)) == Z_OK
     else { throw CodecError(codec: name, message: "deflateInit2 failed (level \(level))") }
     defer { deflateEnd(&stream) }
-    var out = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(bytes.count))) + 32)
-    let status: Int32 = out.withUnsafeMutableBytes { o in
+    return try [UInt8].written(capacity: Int(deflateBound(&stream, uLong(bytes.count))) + 32) { o in
       stream.next_in = UnsafeMutablePointer(mutating: bytes.baseAddress?.assumingMemoryBound(to: Bytef.self))
       stream.avail_in = uInt(bytes.count)
       stream.next_out = o.baseAddress?.assumingMemoryBound(to: Bytef.self)
       stream.avail_out = uInt(o.count)
-      return deflate(&stream, Z_FINISH)
+      let status = deflate(&stream, Z_FINISH)
+      guard status == Z_STREAM_END else { throw CodecError(codec: name, message: "deflate failed (\(status))") }
+      return Int(stream.total_out)
     }
-    guard status == Z_STREAM_END else { throw CodecError(codec: name, message: "deflate failed (\(status))") }
-    out.removeSubrange(Int(stream.total_out)...)
-    return out
   }
 
   public func decode(_ bytes: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws {

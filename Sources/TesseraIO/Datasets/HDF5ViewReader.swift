@@ -25,9 +25,12 @@ public struct HDF5ViewReader: ViewReader {
     precondition(levels.indices.contains(level), "level \(level) of \(levels.count)")
     guard squeezeFirstAxis else { return try levels[level].readBlock(box, as: elementType) }
     let box3 = Box(lower: [0] + box.lower, upper: [1] + box.upper)
-    let buffer = try levels[level].readBlock(box3, as: elementType)
-    var out = AnyVolumeBuffer(elementType: elementType, box: box)
-    buffer.withUnsafeBytes { src in out.withUnsafeMutableBytes { $0.copyMemory(from: src) } }
-    return out
+    return try levels[level].readBlock(box3, as: elementType).reboxed(box)
+  }
+
+  public func read(_ box: Box, level: Int, into output: UnsafeMutableRawBufferPointer) throws {
+    precondition(levels.indices.contains(level), "level \(level) of \(levels.count)")
+    let box = squeezeFirstAxis ? Box(lower: [0] + box.lower, upper: [1] + box.upper) : box
+    try levels[level].readBlock(box, into: output)  // same element size; the bits are kept
   }
 }

@@ -20,16 +20,20 @@ extension HDF5Dataset {
   public func readBlock(_ box: Box, as elementType: ElementType? = nil, parallel: Bool = true) throws
     -> AnyVolumeBuffer
   {
-    let target = elementType ?? self.elementType
-    guard target.byteCount == self.elementType.byteCount else {
-      throw HDF5Error(
-        path: file.path, object: name,
-        message: "cannot reinterpret \(self.elementType) as \(target) (different element sizes)")
-    }
+    var result = AnyVolumeBuffer(elementType: elementType ?? self.elementType, uninitializedBox: box)
+    try result.withUnsafeMutableBytes { try readBlock(box, into: $0, parallel: parallel) }
+    return result
+  }
+
+  /// Reads `box` like ``readBlock(_:as:parallel:)`` into `output`: C order over `box`, in the
+  /// stored element type's size (the bits are never converted).
+  public func readBlock(_ box: Box, into output: UnsafeMutableRawBufferPointer, parallel: Bool = true) throws {
     guard box.rank == rank, bounds.contains(box) else {
       throw HDF5Error(
         path: file.path, object: name, message: "read box \(box) lies outside the dataset's shape \(shape)")
     }
+    let elementSize = elementType.byteCount
+    precondition(output.count == box.volume * elementSize, "\(output.count) bytes for \(box) of \(elementType)")
     let missing = unavailableFilters
     guard missing.isEmpty else {
       let names = missing.map { $0 == 32000 ? "LZF (32000)" : "id \($0)" }.joined(separator: ", ")
@@ -38,32 +42,37 @@ extension HDF5Dataset {
         message: "compressed with filter \(names), which this HDF5 library cannot decode; "
           + "re-save it with gzip, e.g. h5repack -f GZIP=1 in.h5 out.h5")
     }
+    if box.isEmpty { return }
     guard decodesChunksItself, let chunkShape else {
       // H5Dread with the memory type equal to the stored type: no conversion, bits kept.
-      return try read(box, storedAs: self.elementType).reinterpreted(as: target)
+      try read(box, memoryType: elementType, into: output)
+      return
     }
-    var result = AnyVolumeBuffer(elementType: target, box: box)
-    if box.isEmpty { return result }
     let grid = try! ChunkGrid(shape: shape, chunkShape: chunkShape)  // shape and chunks valid by construction
     let chunks = grid.chunks(intersecting: box)
-    let elementSize = target.byteCount
     let chunkBytes = chunkShape.reduce(elementSize, *)
-    try result.withUnsafeMutableBytes { out in
-      let destination = SendablePointer(out.baseAddress!)
-      let threads = parallel ? ProcessInfo.processInfo.activeProcessorCount : 1
-      try Parallel.forEach(chunks.count, threads: threads) { i in
-        let chunkBox = grid.fullBox(ofChunk: chunks[i])
-        guard let raw = try self.readRawChunk(at: chunkBox.lower) else { return }  // fill value 0
-        var decoded = [UInt8](repeating: 0, count: chunkBytes)
-        try decoded.withUnsafeMutableBytes { try self.decode(raw, into: $0) }
-        decoded.withUnsafeBytes { d in
-          RawCopy.copy(
-            elementSize: elementSize, from: d.baseAddress!, sourceBox: chunkBox, to: destination.pointer,
-            destinationBox: box)
+    let destination = SendablePointer(output.baseAddress!)
+    let threads = parallel ? ProcessInfo.processInfo.activeProcessorCount : 1
+    try Parallel.forEach(chunks.count, threads: threads) { i in
+      let chunkBox = grid.fullBox(ofChunk: chunks[i])
+      guard let raw = try self.readRawChunk(at: chunkBox.lower) else {
+        // Never written: the fill value, 0.
+        RawCopy.forEachRow(of: chunkBox.intersection(box), in: chunkBox, and: box) { _, o, length in
+          (destination.pointer + o * elementSize).initializeMemory(
+            as: UInt8.self, repeating: 0, count: length * elementSize)
         }
+        return
+      }
+      let decoded = try [UInt8].written(capacity: chunkBytes) { out in
+        try self.decode(raw, into: out)
+        return chunkBytes
+      }
+      decoded.withUnsafeBytes { d in
+        RawCopy.copy(
+          elementSize: elementSize, from: d.baseAddress!, sourceBox: chunkBox, to: destination.pointer,
+          destinationBox: box)
       }
     }
-    return result
   }
 }
 

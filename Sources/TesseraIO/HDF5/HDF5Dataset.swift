@@ -127,9 +127,10 @@ public final class HDF5Dataset: @unchecked Sendable {
       throw HDF5Error(path: file.path, object: name, message: "cannot locate the chunk at \(offset)")
     }
     if address == haddr_t.max || size == 0 { return nil }
-    var bytes = [UInt8](repeating: 0, count: Int(size))
-    let status = bytes.withUnsafeMutableBytes { b in
-      HDF5Library.withLock { H5Dread_chunk(id, hid_t(H5P_DEFAULT), &coords, &mask, b.baseAddress) }
+    var status: herr_t = 0
+    let bytes = [UInt8].written(capacity: Int(size)) { b in
+      status = HDF5Library.withLock { H5Dread_chunk(id, hid_t(H5P_DEFAULT), &coords, &mask, b.baseAddress) }
+      return status >= 0 ? b.count : 0
     }
     guard status >= 0 else {
       throw HDF5Error(
@@ -145,16 +146,13 @@ public final class HDF5Dataset: @unchecked Sendable {
     for (i, filter) in filters.enumerated().reversed() where chunk.filterMask & (1 << UInt32(i)) == 0 {
       switch filter.id {
       case HDF5Filter.deflateID:
-        var out = [UInt8](repeating: 0, count: output.count)
         do {
-          let n = try data.withUnsafeBytes { src in
-            try out.withUnsafeMutableBytes { try DeflateCodec.inflate(src, into: $0, codec: "deflate") }
+          data = try data.withUnsafeBytes { src in
+            try [UInt8].written(capacity: output.count) { try DeflateCodec.inflate(src, into: $0, codec: "deflate") }
           }
-          out.removeSubrange(n...)
         } catch {
           throw HDF5Error(path: file.path, object: name, message: "corrupt deflate chunk (\(error))")
         }
-        data = out
       case HDF5Filter.shuffleID:
         data = Self.unshuffle(data, elementSize: elementType.byteCount)
       default:
@@ -252,13 +250,22 @@ public final class HDF5Dataset: @unchecked Sendable {
   private func fill<T: VoxelElement>(_ buffer: inout VolumeBuffer<T>, _ memoryType: ElementType) throws(HDF5Error) {
     precondition(memoryType.byteCount == MemoryLayout<T>.stride)
     let box = buffer.box
+    var failure: HDF5Error?
+    buffer.storage.withUnsafeMutableBytes { bytes in
+      do throws(HDF5Error) { try read(box, memoryType: memoryType, into: bytes) } catch { failure = error }
+    }
+    if let failure { throw failure }
+  }
+
+  /// Reads `box` (which must lie inside the dataset) into `bytes` (C order over `box`), HDF5
+  /// converting the stored values to `memoryType` (`H5Dread` of a hyperslab).
+  func read(_ box: Box, memoryType: ElementType, into bytes: UnsafeMutableRawBufferPointer) throws(HDF5Error) {
+    precondition(bytes.count == box.volume * memoryType.byteCount)
     try checkInside(box, "read")
     if box.isEmpty { return }
-    let status = buffer.storage.withUnsafeMutableBytes { bytes in
-      HDF5Library.withLock {
-        withHyperslab(box) {
-          H5Dread(id, HDF5Types.nativeType(memoryType), $0, $1, hid_t(H5P_DEFAULT), bytes.baseAddress)
-        }
+    let status = HDF5Library.withLock {
+      withHyperslab(box) {
+        H5Dread(id, HDF5Types.nativeType(memoryType), $0, $1, hid_t(H5P_DEFAULT), bytes.baseAddress)
       }
     }
     guard status >= 0 else {
