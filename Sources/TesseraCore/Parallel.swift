@@ -53,3 +53,21 @@ public final class Locked<Value>: @unchecked Sendable {  // `value` is only touc
     try lock.withLock { try body(&value) }
   }
 }
+
+/// Reusable objects (per-task working memory) handed to one task at a time: a task takes one
+/// (or a new one is made), uses it, and gives it back, so at most as many exist as tasks ever ran
+/// at once.
+public final class Pool<Item: AnyObject>: @unchecked Sendable {  // `free` is only touched under `lock`
+  private let lock = NSLock()
+  private var free: [Item] = []
+  private let make: () -> Item
+
+  public init(_ make: @escaping () -> Item) { self.make = make }
+
+  /// Runs `body` with an item no other task holds meanwhile.
+  public func withWorkspace<R>(_ body: (Item) throws -> R) rethrows -> R {
+    let item = lock.withLock { free.popLast() } ?? make()
+    defer { lock.withLock { free.append(item) } }
+    return try body(item)
+  }
+}

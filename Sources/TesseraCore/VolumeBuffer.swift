@@ -75,6 +75,14 @@ public struct VolumeBuffer<Element: VoxelElement>: Sendable {
     set { storage[offset(of: index)] = newValue }
   }
 
+  /// Makes the buffer cover `box` (every voxel zero), keeping its allocation when it is large
+  /// enough: for buffers reused from one region to the next.
+  public mutating func reuse(for box: Box) {
+    storage.removeAll(keepingCapacity: true)
+    storage.append(contentsOf: repeatElement(.zero, count: box.volume))
+    self.box = box
+  }
+
   /// The same voxels (shared storage) labelled with another box of the same volume.
   public func reboxed(_ box: Box) -> VolumeBuffer {
     precondition(box.volume == self.box.volume, "reboxing \(self.box) as \(box)")

@@ -9,7 +9,7 @@ public struct FusionExecutor: Sendable {
   public let outputType: ElementType
   public let fillValue: Double
 
-  private let workspaces = FusionWorkspacePool()
+  private let workspaces = Pool { FusionWorkspace() }
 
   public init(plan: FusionPlan, cache: ViewBlockCache, outputType: ElementType, fillValue: Double = 0) {
     self.plan = plan

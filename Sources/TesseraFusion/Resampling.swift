@@ -39,17 +39,6 @@ final class FusionWorkspace {
   }
 }
 
-/// Workspaces handed to whichever thread fuses next; one per concurrently running region.
-final class FusionWorkspacePool: Sendable {
-  private let free = Locked<[FusionWorkspace]>([])
-
-  func withWorkspace<R>(_ body: (FusionWorkspace) throws -> R) rethrows -> R {
-    let workspace = free.withLock { $0.popLast() } ?? FusionWorkspace()
-    defer { free.withLock { $0.append(workspace) } }
-    return try body(workspace)
-  }
-}
-
 /// The cosine feathering ramp `0.5 − 0.5·cos(π·t)` for t in [0, 1], tabulated (1024 steps,
 /// linear between entries: error < 2e-6) so the voxel loop needs no transcendental call and is
 /// bit-reproducible everywhere.

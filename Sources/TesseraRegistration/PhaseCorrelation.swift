@@ -9,7 +9,7 @@ import TesseraCore
 ///
 /// Method (after BigStitcher and scikit-image's `phase_cross_correlation`):
 /// 1. both regions are mean-subtracted, multiplied by a Tukey window (cosine tapers over
-///    `taper` of each side) and zero-padded to a 2,3,5-smooth size at least the region size;
+///    `taper` of each side) and zero-padded to a length 2ᵏ, 3·2ᵏ or 5·2ᵏ (``fftSize(_:)``);
 /// 2. the normalised cross-power spectrum `conj(A)·B / |conj(A)·B|` is transformed back; its
 ///    largest local maxima (`peaks`) are candidate shifts;
 /// 3. each candidate and its wrap-around alternatives (on each axis `d` and `d − n`) is scored
@@ -49,12 +49,19 @@ public struct PhaseCorrelation: Sendable {
   /// enough overlap or within `maxShift`.
   public func measure(_ a: VolumeBuffer<Float>, _ b: VolumeBuffer<Float>, plans: FFTPlanCache) -> Result? {
     precondition(a.shape == b.shape, "phase correlation needs equally shaped regions")
+    let padded = a.shape.map { Self.fftSize(max($0, 2)) }
+    let plan = plans.plan(for: padded)
+    return plans.withBuffers(2, for: plan) { buffers in
+      measure(a, b, plan: plan, fa: buffers[0], fb: buffers[1])
+    }
+  }
+
+  private func measure(
+    _ a: VolumeBuffer<Float>, _ b: VolumeBuffer<Float>, plan: RealFFTPlan, fa: FFTBuffer, fb: FFTBuffer
+  ) -> Result? {
     let shape = a.shape
     let n = shape.count
-    let padded = shape.map { Self.smoothSize(max($0, 2)) }
-    let plan = plans.plan(for: padded)
-    let fa = plan.makeBuffer()
-    let fb = plan.makeBuffer()
+    let padded = plan.shape
     fill(fa, from: a, padded: padded)
     fill(fb, from: b, padded: padded)
     plan.forward(fa)
@@ -111,7 +118,20 @@ public struct PhaseCorrelation: Sendable {
       if candidates.count == peaks { threshold = candidates[peaks - 1].0 }
     }
     candidates.sort { $0.0 > $1.0 }
-    // Verify each candidate and its wrap-around alternatives by NCC on the real overlap.
+    // Verify each candidate and its wrap-around alternatives by NCC on the real overlap. Scores
+    // are remembered: the climb and the subpixel fit revisit shifts.
+    let minimumCount = minimumOverlap * Double(a.count)
+    var scores: [[Int]: (Double, Int)?] = [:]
+    func score(_ shift: [Int]) -> (Double, Int)? {
+      if let known = scores[shift] { return known }
+      let s = Self.ncc(a, b, shift: shift)
+      scores[shift] = s
+      return s
+    }
+    // The voxels two regions share under a shift are known without touching the data.
+    func enoughOverlap(_ shift: [Int]) -> Bool {
+      Double((0..<n).reduce(1) { $0 * max(0, shape[$1] - abs(shift[$1])) }) >= minimumCount
+    }
     var best: Result?
     var tried = Set<[Int]>()
     for (_, o) in candidates.prefix(peaks) {
@@ -125,8 +145,7 @@ public struct PhaseCorrelation: Sendable {
         let shift = (0..<n).map { d in mask & (1 << d) == 0 ? peak[d] : peak[d] - padded[d] }
         guard tried.insert(shift).inserted else { continue }
         if let maxShift, (0..<n).contains(where: { Double(abs(shift[$0])) > maxShift[$0] }) { continue }
-        guard let (r, count) = Self.ncc(a, b, shift: shift), Double(count) >= minimumOverlap * Double(a.count)
-        else { continue }
+        guard enoughOverlap(shift), let (r, count) = score(shift) else { continue }
         if best == nil || r > best!.correlation {
           best = Result(shift: shift.map(Double.init), integerShift: shift, correlation: r, overlapVoxels: count)
         }
@@ -144,9 +163,7 @@ public struct PhaseCorrelation: Sendable {
           shift[d] += step
           guard tried.insert(shift).inserted else { continue }
           if let maxShift, Double(abs(shift[d])) > maxShift[d] { continue }
-          guard let (r, count) = Self.ncc(a, b, shift: shift), Double(count) >= minimumOverlap * Double(a.count),
-            r > result.correlation
-          else { continue }
+          guard enoughOverlap(shift), let (r, count) = score(shift), r > result.correlation else { continue }
           result = Result(shift: shift.map(Double.init), integerShift: shift, correlation: r, overlapVoxels: count)
           improved = true
         }
@@ -158,7 +175,7 @@ public struct PhaseCorrelation: Sendable {
       var plus = result.integerShift
       minus[d] -= 1
       plus[d] += 1
-      guard let (rm, _) = Self.ncc(a, b, shift: minus), let (rp, _) = Self.ncc(a, b, shift: plus) else { continue }
+      guard let (rm, _) = score(minus), let (rp, _) = score(plus) else { continue }
       let r0 = result.correlation
       let denominator = rm - 2 * r0 + rp
       if denominator < 0 {
@@ -173,7 +190,6 @@ public struct PhaseCorrelation: Sendable {
   func fill(_ buffer: FFTBuffer, from region: VolumeBuffer<Float>, padded: [Int]) {
     let shape = region.shape
     let n = shape.count
-    let mean = region.storage.reduce(0, +) / Float(max(1, region.count))
     let windows: [[Float]] = shape.map { len in
       (0..<len).map { i in
         let ramp = taper * Double(len) / 2
@@ -184,24 +200,50 @@ public struct PhaseCorrelation: Sendable {
         return Float(0.5 - 0.5 * _cosine(Double.pi * edge / ramp))
       }
     }
-    let out = buffer.samples
-    for i in 0..<out.count { out[i] = 0 }
+    let out = buffer.real
+    out.update(repeating: 0, count: buffer.realCount)
     // Row by row: the outer axes' window weights multiply, the last axis' weights per voxel.
     let paddedBox = Box(shape: padded)
-    let lastWindow = windows[n - 1]
     let strides = VolumeBuffer<Float>.strides(for: shape)
     region.storage.withUnsafeBufferPointer { src in
-      RawCopy.forEachRow(of: Box(shape: shape), in: Box(shape: shape), and: paddedBox) { so, dO, length in
-        var w: Float = 1
-        var rest = so
-        for d in 0..<(n - 1) {
-          let i = rest / strides[d]
-          rest -= i * strides[d]
-          w *= windows[d][i]
+      let mean = Float(Self.sum(src) / Double(max(1, src.count)))
+      windows[n - 1].withUnsafeBufferPointer { lastWindow in
+        RawCopy.forEachRow(of: Box(shape: shape), in: Box(shape: shape), and: paddedBox) { so, dO, length in
+          var w: Float = 1
+          var rest = so
+          for d in 0..<(n - 1) {
+            let i = rest / strides[d]
+            rest -= i * strides[d]
+            w *= windows[d][i]
+          }
+          let (s, o, l) = (src.baseAddress! + so, out + dO, lastWindow.baseAddress!)
+          for i in 0..<length { o[i] = (s[i] - mean) * w * l[i] }
         }
-        for i in 0..<length { out[dO + i] = (src[so + i] - mean) * w * lastWindow[i] }
       }
     }
+  }
+
+  /// The sum of `values`: Float in 8 SIMD lanes over pieces of 4096, Double across pieces.
+  static func sum(_ values: UnsafeBufferPointer<Float>) -> Double {
+    var total = 0.0
+    var start = 0
+    while start < values.count {
+      let end = min(values.count, start + 4096)
+      var lanes = SIMD8<Float>()
+      var i = start
+      while i + 8 <= end {
+        lanes += UnsafeRawPointer(values.baseAddress! + i).loadUnaligned(as: SIMD8<Float>.self)
+        i += 8
+      }
+      var rest = Double(lanes.sum())
+      while i < end {
+        rest += Double(values[i])
+        i += 1
+      }
+      total += rest
+      start = end
+    }
+    return total
   }
 
   /// Normalised cross-correlation of `a(x + shift)` and `b(x)` over the voxels both have, and
@@ -276,15 +318,17 @@ public struct PhaseCorrelation: Sendable {
     return (cov / (va * vb).squareRoot(), count)
   }
 
-  /// The smallest 2,3,5-smooth integer ≥ n (FFTW is fastest on those).
-  static func smoothSize(_ n: Int) -> Int {
-    var m = n
-    while true {
-      var r = m
-      for p in [2, 3, 5] { while r % p == 0 { r /= p } }
-      if r == 1 { return m }
-      m += 1
+  /// The FFT length for a region of `n` voxels: the smallest of 2ᵏ, 3·2ᵏ and 5·2ᵏ that is at least
+  /// `n`. FFTW is fastest on such lengths, and so coarse a set (steps of at most a third) makes
+  /// pairs whose overlaps differ by a few voxels share one plan instead of each planning its own.
+  static func fftSize(_ n: Int) -> Int {
+    var best = Int.max
+    for base in [1, 3, 5] {
+      var m = base
+      while m < n { m *= 2 }
+      best = min(best, m)
     }
+    return best
   }
 }
 

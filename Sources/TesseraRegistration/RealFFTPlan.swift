@@ -63,7 +63,7 @@ public final class RealFFTPlan: @unchecked Sendable {
         fftwf_plan_dft_r2c(Int32(dims.count), $0.baseAddress, r, c, FFTW_ESTIMATE)
       }
       let i = dims.withUnsafeBufferPointer {
-        fftwf_plan_dft_c2r(Int32(dims.count), $0.baseAddress, c, r, FFTW_ESTIMATE | FFTW_DESTROY_INPUT)
+        fftwf_plan_dft_c2r(Int32(dims.count), $0.baseAddress, c, r, FFTW_ESTIMATE)
       }
       return (f!, i!)
     }
@@ -98,10 +98,15 @@ public final class RealFFTPlan: @unchecked Sendable {
   }
 }
 
-/// FFTW-aligned working memory: a real array and a half spectrum. Owned by one task at a time.
-public final class FFTBuffer {
-  public let realCount: Int
-  public let complexCount: Int
+/// FFTW-aligned working memory: a real array and a half spectrum. Owned by one task at a time
+/// (``FFTPlanCache/withBuffers(_:for:_:)`` hands each out to one task), which is what makes the
+/// `@unchecked Sendable` sound. A buffer serves any plan whose arrays fit in its capacity.
+public final class FFTBuffer: @unchecked Sendable {
+  /// Elements in use (the plan's sizes); the allocation may be larger.
+  public private(set) var realCount: Int
+  public private(set) var complexCount: Int
+  let realCapacity: Int
+  let complexCapacity: Int
   /// The real samples (C order).
   public let real: UnsafeMutablePointer<Float>
   let complexPointer: UnsafeMutablePointer<fftwf_complex>
@@ -109,10 +114,24 @@ public final class FFTBuffer {
   init(realCount: Int, complexCount: Int) {
     self.realCount = realCount
     self.complexCount = complexCount
+    realCapacity = realCount
+    complexCapacity = complexCount
     real = fftwf_alloc_real(realCount)!
     real.initialize(repeating: 0, count: realCount)
     complexPointer = fftwf_alloc_complex(complexCount)!
     UnsafeMutableRawPointer(complexPointer).initializeMemory(as: Float.self, repeating: 0, count: 2 * complexCount)
+  }
+
+  /// Whether the buffer can hold `plan`'s arrays.
+  func fits(_ plan: RealFFTPlan) -> Bool {
+    realCapacity >= plan.count && complexCapacity >= plan.spectrumShape.reduce(1, *)
+  }
+
+  /// Sizes the buffer's views for `plan` (which must fit).
+  func bind(to plan: RealFFTPlan) {
+    precondition(fits(plan))
+    realCount = plan.count
+    complexCount = plan.spectrumShape.reduce(1, *)
   }
 
   deinit {
@@ -130,9 +149,12 @@ public final class FFTBuffer {
   public var samples: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: real, count: realCount) }
 }
 
-/// A cache of FFT plans by shape; plans are made once per shape and shared by all tasks.
+/// A cache of FFT plans by shape; plans are made once per shape and shared by all tasks. It also
+/// keeps the working buffers tasks give back, so a task transforming a shape seen before reuses
+/// memory instead of allocating (and page-faulting in) fresh buffers.
 public final class FFTPlanCache: Sendable {
   private let plans = Mutex<[[Int]: RealFFTPlan]>([:])
+  private let free = Mutex<[FFTBuffer]>([])
 
   public init() {}
 
@@ -144,5 +166,18 @@ public final class FFTPlanCache: Sendable {
       cache[shape] = p
       return p
     }
+  }
+
+  /// Runs `body` with `count` working buffers for `plan`, reusing buffers given back earlier
+  /// when they are large enough (their contents are whatever the last task left).
+  public func withBuffers<R>(_ count: Int, for plan: RealFFTPlan, _ body: ([FFTBuffer]) throws -> R) rethrows -> R {
+    let buffers = (0..<count).map { _ in
+      let reused = free.withLock { free in free.firstIndex { $0.fits(plan) }.map { free.remove(at: $0) } }
+      let buffer = reused ?? plan.makeBuffer()
+      buffer.bind(to: plan)
+      return buffer
+    }
+    defer { free.withLock { $0.append(contentsOf: buffers) } }
+    return try body(buffers)
   }
 }

@@ -107,6 +107,7 @@ public enum TileRegistration {
       viewsOfTile[$0.tiles[0]] != nil && viewsOfTile[$0.tiles[1]] != nil
     }
     let plans = FFTPlanCache()
+    let workspaces = Pool { PairWorkspace() }
     let results = Locked([Measurement?](repeating: nil, count: overlaps.count))
     let done = Locked(0)
     let correlator = PhaseCorrelation(
@@ -114,7 +115,8 @@ public enum TileRegistration {
     try Parallel.forEach(overlaps.count, threads: options.threads) { i in
       let o = overlaps[i]
       let m = try measure(
-        o, viewsOfTile[o.tiles[0]]!, viewsOfTile[o.tiles[1]]!, factor: factor, fullVoxel: fullVoxel, correlator, plans)
+        o, viewsOfTile[o.tiles[0]]!, viewsOfTile[o.tiles[1]]!, factor: factor, fullVoxel: fullVoxel, correlator, plans,
+        workspaces)
       results.withLock { $0[i] = m }
       progress?(
         done.withLock {
@@ -155,7 +157,7 @@ public enum TileRegistration {
   /// Phase correlation of one pair on their overlap at the stated positions.
   static func measure(
     _ overlap: TileOverlap, _ viewsA: [View], _ viewsB: [View], factor: Int, fullVoxel: [Double],
-    _ correlator: PhaseCorrelation, _ plans: FFTPlanCache
+    _ correlator: PhaseCorrelation, _ plans: FFTPlanCache, _ workspaces: Pool<PairWorkspace>
   ) throws -> Measurement? {
     let a = viewsA[0]
     let b = viewsB[0]
@@ -179,13 +181,13 @@ public enum TileRegistration {
     boxA = boxB.translated(by: k.map { -$0 }).intersection(boxA)
     boxB = boxA.translated(by: k)
     guard !boxA.isEmpty, boxA.shape.allSatisfy({ $0 >= 4 }) else { return nil }
-    var regionA = try averaged(viewsA, boxA)
-    var regionB = try averaged(viewsB, boxB)
-    if factor > 1 {
-      regionA = downsample(regionA, factor)
-      regionB = downsample(regionB, factor)
+    let found = try workspaces.withWorkspace { w -> PhaseCorrelation.Result? in
+      try averaged(viewsA, boxA, into: &w.a, w)
+      try averaged(viewsB, boxB, into: &w.b, w)
+      if factor > 1 { return correlator.measure(downsample(w.a, factor), downsample(w.b, factor), plans: plans) }
+      return correlator.measure(w.a, w.b, plans: plans)
     }
-    guard let m = correlator.measure(regionA, regionB, plans: plans) else { return nil }
+    guard let m = found else { return nil }
     // Correction of B in these views' voxels: the measured shift (scaled back from the in-memory
     // downsampling, which leaves z alone) minus what the stated positions already imply (k − Δ).
     let scale = (0..<rank).map { d in rank == 3 && d == 0 ? 1 : Double(factor) }
@@ -221,18 +223,55 @@ public enum TileRegistration {
     let base: any ViewReader
     let level: Int
     func read(_ box: Box, level _: Int) throws -> AnyVolumeBuffer { try base.read(box, level: level) }
+    func read(_ box: Box, level _: Int, into output: UnsafeMutableRawBufferPointer) throws {
+      try base.read(box, level: level, into: output)
+    }
     func preferredBlockShape(level _: Int) -> [Int]? { base.preferredBlockShape(level: level) }
   }
 
-  /// The mean over views (channels) of one region, as Float.
-  static func averaged(_ views: [View], _ box: Box) throws -> VolumeBuffer<Float> {
-    var sum = try views[0].read(box).converted(to: Float.self)
-    for v in views.dropFirst() {
-      let other = try v.read(box).converted(to: Float.self)
-      for i in sum.storage.indices { sum.storage[i] += other.storage[i] }
+  /// Memory one registration task reuses from pair to pair: the two regions and the raw read
+  /// scratch, so pairs after the first neither allocate nor page-fault in fresh buffers.
+  final class PairWorkspace {
+    var a = VolumeBuffer<Float>(shape: [0])
+    var b = VolumeBuffer<Float>(shape: [0])
+    var other: [Float] = []
+    private var raw = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+
+    /// `count` bytes of read scratch (uninitialised).
+    func rawBytes(_ count: Int) -> UnsafeMutableRawBufferPointer {
+      if raw.count < count {
+        raw.deallocate()
+        raw = .allocate(byteCount: count + count / 4, alignment: 64)
+      }
+      return UnsafeMutableRawBufferPointer(rebasing: raw[..<count])
     }
-    if views.count > 1 { for i in sum.storage.indices { sum.storage[i] /= Float(views.count) } }
-    return sum
+
+    deinit { raw.deallocate() }
+  }
+
+  /// Writes the mean over views (channels) of one region, as Float, into `region`.
+  static func averaged(_ views: [View], _ box: Box, into region: inout VolumeBuffer<Float>, _ w: PairWorkspace)
+    throws
+  {
+    region.reuse(for: box)
+    let count = box.volume
+    for (k, v) in views.enumerated() {
+      let raw = w.rawBytes(count * v.elementType.byteCount)
+      try v.reader.read(box, level: 0, into: raw)
+      if k == 0 {
+        region.storage.withUnsafeMutableBufferPointer { dst in
+          ElementConversion.convert(count, from: v.elementType, raw.baseAddress!, to: .float32, dst.baseAddress!)
+        }
+      } else {
+        w.other.removeAll(keepingCapacity: true)
+        w.other.append(contentsOf: repeatElement(0, count: count))
+        w.other.withUnsafeMutableBufferPointer { o in
+          ElementConversion.convert(count, from: v.elementType, raw.baseAddress!, to: .float32, o.baseAddress!)
+        }
+        for i in 0..<count { region.storage[i] += w.other[i] }
+      }
+    }
+    if views.count > 1 { for i in 0..<count { region.storage[i] /= Float(views.count) } }
   }
 
   /// Block mean by `f` in y and x (and z when the region is thick enough to afford it).

@@ -105,4 +105,41 @@ import Testing
       }
     }
   }
+
+  /// Contiguous datasets in files opened read-only are read with pread, bypassing HDF5: whole
+  /// spans or row by row (rows more than 8 KiB apart), in 1-D, 2-D and 3-D; a truncated file is a
+  /// clear error.
+  @Test func contiguousReadsBypassHDF5() throws {
+    let dir = TemporaryDirectory()
+    var rng = SplitMix64(seed: 7)
+    var volumes: [String: VolumeBuffer<UInt16>] = [:]
+    do {
+      let f = try HDF5File(path: dir.path("c.h5"), mode: .truncate)
+      for (name, shape) in [("d1", [300]), ("d2", [40, 70]), ("d3", [5, 20, 33]), ("wide", [3, 6, 9000])] {
+        var v = VolumeBuffer<UInt16>(shape: shape)
+        for i in v.storage.indices { v.storage[i] = UInt16(truncatingIfNeeded: rng.next() >> 48) }
+        let d = try f.createDataset(name, elementType: .uint16, shape: shape)
+        try d.write(v)
+        #expect(d.contiguousOffset == nil, "files open for writing go through HDF5")
+        volumes[name] = v
+      }
+    }
+    let f = try HDF5File(path: dir.path("c.h5"))
+    for (name, v) in volumes {
+      let d = try f.dataset(name)
+      #expect(d.contiguousOffset != nil, "\(name)")
+      for _ in 0..<25 {
+        let lo = v.shape.indices.map { Int.random(in: 0..<v.shape[$0], using: &rng) }
+        let hi = v.shape.indices.map { Int.random(in: (lo[$0] + 1)...v.shape[$0], using: &rng) }
+        let b = Box(lower: lo, upper: hi)
+        #expect(try d.readBlock(b).converted(to: UInt16.self) == v.extracting(b), "\(name) \(b)")
+      }
+    }
+    // Cut the file inside the last dataset's data.
+    let path = dir.path("c.h5")
+    let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int
+    #expect(truncate(path, off_t(size - 1000)) == 0)
+    let cut = try HDF5File(path: path).dataset("wide")
+    #expect(throws: HDF5Error.self) { try cut.readBlock(cut.bounds) }
+  }
 }

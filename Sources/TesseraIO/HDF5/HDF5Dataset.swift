@@ -40,6 +40,7 @@ public final class HDF5Dataset: @unchecked Sendable {
       var chunks: [Int]?
       var filters: [HDF5Filter] = []
       var littleEndian = true
+      var contiguousOffset: Int?
     }
     let info: Info = HDF5Library.withLock {
       var info = Info()
@@ -62,6 +63,12 @@ public final class HDF5Dataset: @unchecked Sendable {
         var c = [hsize_t](repeating: 0, count: rank)
         _ = H5Pget_chunk(dcpl, Int32(rank), &c)
         info.chunks = c.map { Int($0) }
+      }
+      // Contiguous, allocated, in this file (no external storage): a plain C array at an offset.
+      if H5Pget_layout(dcpl) == H5D_CONTIGUOUS, H5Pget_external_count(dcpl) == 0, H5Pget_nfilters(dcpl) == 0 {
+        let offset = H5Dget_offset(d)
+        let bytes = Int(H5Tget_size(type)) * info.shape.reduce(1, *)
+        if offset != haddr_t.max, Int(H5Dget_storage_size(d)) == bytes { info.contiguousOffset = Int(offset) }
       }
       for i in 0..<max(0, H5Pget_nfilters(dcpl)) {
         var flags: UInt32 = 0
@@ -89,7 +96,13 @@ public final class HDF5Dataset: @unchecked Sendable {
     self.chunkShape = info.chunks
     self.filters = info.filters
     self.storedLittleEndian = info.littleEndian
+    self.contiguousOffset = info.littleEndian && file.descriptor >= 0 ? info.contiguousOffset : nil
   }
+
+  /// The file offset of the raw data when the dataset is stored contiguously, unfiltered and
+  /// little-endian in a file opened read-only: ``readBlock(_:into:parallel:)`` then reads the
+  /// bytes itself with `pread`, in parallel and without HDF5's global lock.
+  public let contiguousOffset: Int?
 
   /// True if the stored bytes are little-endian (always true for 1-byte types).
   public let storedLittleEndian: Bool

@@ -50,9 +50,18 @@ public final class HDF5File: @unchecked Sendable {
       }
     }
     self.id = id
+    // A plain descriptor for reading contiguous datasets without HDF5 (and its global lock); only
+    // for files opened read-only, whose raw data nothing in this process changes.
+    descriptor = mode == .readOnly ? Glibc.open(path, O_RDONLY | O_CLOEXEC) : -1
   }
 
-  deinit { HDF5Library.withLock { _ = H5Fclose(id) } }
+  /// A read-only POSIX descriptor of the file (-1 if none): see ``HDF5Dataset/contiguousOffset``.
+  let descriptor: Int32
+
+  deinit {
+    HDF5Library.withLock { _ = H5Fclose(id) }
+    if descriptor >= 0 { close(descriptor) }
+  }
 
   /// True if a link (dataset or group) exists at `name` (every intermediate group is checked).
   public func exists(_ name: String) -> Bool {
