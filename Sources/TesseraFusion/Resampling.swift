@@ -368,10 +368,16 @@ struct ViewSampler {
       T.x.b.withUnsafeBufferPointer { xb in
         T.x.w.withUnsafeBufferPointer { wx in
           var o = -nxOut
-          for r in rows {
+          // Row r is (k, j) = (r / outNY, r % outNY), stepped without a division per row.
+          var k = rows.lowerBound / outNY
+          var j = rows.lowerBound % outNY - 1
+          for _ in rows {
             o += nxOut
-            let k = r / outNY
-            let j = r % outNY
+            j += 1
+            if j == outNY {
+              j = 0
+              k += 1
+            }
             guard T.z.inside[k], T.y.inside[j] else { continue }
             touched = true
             let p00 = src + (T.z.a[k] * sy + T.y.a[j]) * sx
@@ -405,6 +411,29 @@ struct ViewSampler {
               for i in x0..<u0 { out[i] = R[xa[i]] + (R[xb[i]] - R[xa[i]]) * tx }
               for i in u1..<x1 { out[i] = R[xa[i]] + (R[xb[i]] - R[xa[i]]) * tx }
               let r = R + offA
+              if blend == .linear {
+                // The feathered blend of the interior samples as they are interpolated (no
+                // store and reload of the sampled row); the clamped edges are blended below.
+                let (vo, wo, wxp) = (value + o, weight + o, wx.baseAddress!)
+                let wzy = T.z.w[k] * T.y.w[j]
+                for i in u0..<u1 {
+                  let sample = r[i] + (r[i + 1] - r[i]) * tx
+                  let w = wzy * wxp[i]
+                  vo[i] += w * sample
+                  wo[i] += w
+                }
+                for i in x0..<u0 {
+                  let w = wzy * wxp[i]
+                  vo[i] += w * out[i]
+                  wo[i] += w
+                }
+                for i in u1..<x1 {
+                  let w = wzy * wxp[i]
+                  vo[i] += w * out[i]
+                  wo[i] += w
+                }
+                continue
+              }
               for i in u0..<u1 { out[i] = r[i] + (r[i + 1] - r[i]) * tx }
             }
             // Blend the row (pointer arithmetic, no index overflow checks, so the loops vectorise).

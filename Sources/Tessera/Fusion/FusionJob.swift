@@ -263,10 +263,12 @@ public final class FusionJob: Sendable {
     let lead = spec.leadingAxes.count
     let level0 = image.levels[0]
     let done = image.completedAtOpen[0]
+    // The blocks still to do, those with the most views (the slowest) first, so that the threads
+    // finish together instead of one waiting on a slow last block. (Order never changes output.)
     let work = plan.blocks.filter { b in
       let index = (lead == 2 ? [b.t, b.c] : [b.c]) + b.block
       return !done.contains(level0.grid.linearIndex(ofChunk: index))
-    }
+    }.enumerated().sorted { ($0.element.views.count, $1.offset) > ($1.element.views.count, $0.offset) }.map(\.element)
     let counters = Counters()
     let total = work.count
     let timer = DispatchSource.makeTimerSource()

@@ -57,6 +57,7 @@ struct RefinePositionsCommand: ParsableCommand {
   var quiet = false
 
   func run() throws {
+    let start = Date()  // the summary's time covers opening, reading, measuring, solving and writing
     let (data, _) = try DatasetLoader.open(dataset)
     let values = try parseList(maxShift, as: Double.self, name: "--max-shift")
     guard values.count == 1 || values.count == data.rank, values.allSatisfy({ $0 > 0 }) else {
@@ -90,7 +91,6 @@ struct RefinePositionsCommand: ParsableCommand {
     if URL(fileURLWithPath: output).standardizedFileURL == URL(fileURLWithPath: data.path).standardizedFileURL {
       throw UsageError("refusing to overwrite the input \(data.path); choose another -o")
     }
-    let start = Date()
     let quiet = self.quiet
     let (refined, result) = try RefinePositions.run(data, options: options) { done, total in
       if !quiet { FileHandle.standardError.write(Data("\rpairs \(done)/\(total)".utf8)) }
@@ -104,7 +104,7 @@ struct RefinePositionsCommand: ParsableCommand {
     }
     print(
       String(
-        format: "%d links accepted, %d rejected; residual max %.2f, RMS %.2f voxels; %d pairs in %.1f s → %@",
+        format: "%d links accepted, %d rejected; residual max %.2f, RMS %.2f voxels; %d pairs in %.2f s → %@",
         result.accepted, result.rejected, result.maxResidualVoxels, result.rmsResidualVoxels, result.links.count,
         Date().timeIntervalSince(start), output))
   }
