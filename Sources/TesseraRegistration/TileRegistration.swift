@@ -308,7 +308,6 @@ public enum TileRegistration {
       let active = links.indices.filter { links[$0].accepted }
       corrections = leastSquares(tiles.count, active.map { links[$0] }, index, rank: rank)
       // Residuals in voxels.
-      var worst: (Int, Double)?
       var total = 0.0
       for l in active {
         let (i, j) = (index[links[l].tiles[0]]!, index[links[l].tiles[1]]!)
@@ -316,9 +315,12 @@ public enum TileRegistration {
         let norm = r.map { $0 * $0 }.reduce(0, +).squareRoot()
         links[l].residualVoxels = norm
         total += norm
-        if worst == nil || norm > worst!.1, !disconnects(l, links, tiles.count, index) { worst = (l, norm) }
       }
-      guard let (w, r) = worst, !active.isEmpty else { break }
+      // The worst link whose removal keeps its tiles connected (checked in order of residual, so
+      // usually only for the first).
+      let byResidual = active.sorted { (links[$0].residualVoxels!, $1) > (links[$1].residualVoxels!, $0) }
+      guard let w = byResidual.first(where: { !disconnects($0, links, tiles.count, index) }) else { break }
+      let r = links[w].residualVoxels!
       let mean = total / Double(active.count)
       guard r > options.relativeResidual * mean, r > options.absoluteResidual else { break }
       links[w].accepted = false
@@ -361,33 +363,83 @@ public enum TileRegistration {
 
   /// Weighted least squares per axis: minimise Σ w (t_j − t_i − m_ij)², gauge fixed by a zero
   /// mean correction in every connected component. Weights are the correlations.
+  ///
+  /// The normal equations `(L + P) t = b` — L the weighted graph Laplacian, P the gauge penalty
+  /// (Σ over each component, added to each of its tiles) — are solved by Jacobi-preconditioned
+  /// conjugate gradients on the sparse links, never forming a dense matrix: memory and time grow
+  /// with the number of links, so thousands of tiles solve in milliseconds. The operation order
+  /// is fixed, so the result is deterministic.
   static func leastSquares(_ n: Int, _ links: [RegistrationLink], _ index: [Int: Int], rank: Int) -> [[Double]] {
     var out = [[Double]](repeating: [Double](repeating: 0, count: rank), count: n)
     guard !links.isEmpty else { return out }
     let component = components(n, links, index)
+    let pairs = links.map { (index[$0.tiles[0]]!, index[$0.tiles[1]]!, max($0.correlation ?? 1, 1e-3)) }
+    var diagonal = [Double](repeating: 1, count: n)  // the penalty's own term
+    for (i, j, w) in pairs {
+      diagonal[i] += w
+      diagonal[j] += w
+    }
+    func apply(_ x: [Double]) -> [Double] {
+      var y = [Double](repeating: 0, count: n)
+      for (i, j, w) in pairs {
+        let d = w * (x[i] - x[j])
+        y[i] += d
+        y[j] -= d
+      }
+      var sums = [Double](repeating: 0, count: n)
+      for i in 0..<n { sums[component[i]] += x[i] }
+      for i in 0..<n { y[i] += sums[component[i]] }
+      return y
+    }
     for d in 0..<rank {
-      // Normal equations L t = b with L the weighted graph Laplacian, plus the gauge rows
-      // (Σ_component t = 0) added as a penalty.
-      var L = [[Double]](repeating: [Double](repeating: 0, count: n), count: n)
       var b = [Double](repeating: 0, count: n)
-      for l in links {
-        let (i, j) = (index[l.tiles[0]]!, index[l.tiles[1]]!)
-        let w = max(l.correlation ?? 1, 1e-3)
+      for (l, (i, j, w)) in zip(links, pairs) {
         let m = l.shiftUm![d]
-        L[i][i] += w
-        L[j][j] += w
-        L[i][j] -= w
-        L[j][i] -= w
         b[j] += w * m
         b[i] -= w * m
       }
-      for i in 0..<n {
-        for j in 0..<n where component[i] == component[j] { L[i][j] += 1 }
-      }
-      let t = solveLinear(L, b)
+      let t = conjugateGradient(apply, b, preconditioner: diagonal.map { 1 / $0 })
       for i in 0..<n { out[i][d] = t[i] }
     }
     return out
+  }
+
+  /// Solves `A x = b` for a symmetric positive definite `A` given as a product, by preconditioned
+  /// conjugate gradients (`preconditioner` is the inverse diagonal), to a relative residual of
+  /// 1e-13 or 10·n + 100 iterations.
+  static func conjugateGradient(
+    _ a: ([Double]) -> [Double], _ b: [Double], preconditioner m: [Double]
+  ) -> [Double] {
+    let n = b.count
+    func dot(_ u: [Double], _ v: [Double]) -> Double {
+      var s = 0.0
+      for i in 0..<n { s += u[i] * v[i] }
+      return s
+    }
+    var x = [Double](repeating: 0, count: n)
+    var r = b
+    let bNorm = dot(b, b).squareRoot()
+    guard bNorm > 0 else { return x }
+    var z = (0..<n).map { m[$0] * r[$0] }
+    var p = z
+    var rz = dot(r, z)
+    for _ in 0..<(10 * n + 100) {
+      let ap = a(p)
+      let pap = dot(p, ap)
+      guard pap > 0 else { break }
+      let alpha = rz / pap
+      for i in 0..<n {
+        x[i] += alpha * p[i]
+        r[i] -= alpha * ap[i]
+      }
+      if dot(r, r).squareRoot() <= 1e-13 * bNorm { break }
+      for i in 0..<n { z[i] = m[i] * r[i] }
+      let next = dot(r, z)
+      let beta = next / rz
+      rz = next
+      for i in 0..<n { p[i] = z[i] + beta * p[i] }
+    }
+    return x
   }
 
   /// Connected components of the link graph (unlinked tiles are their own component).
@@ -410,33 +462,5 @@ public enum TileRegistration {
     let others = links.indices.filter { $0 != l && links[$0].accepted }.map { links[$0] }
     let c = components(n, others, index)
     return c[index[links[l].tiles[0]]!] != c[index[links[l].tiles[1]]!]
-  }
-
-  /// Gaussian elimination with partial pivoting (the systems are small: one row per tile).
-  static func solveLinear(_ a: [[Double]], _ b: [Double]) -> [Double] {
-    let n = b.count
-    var m = a
-    var x = b
-    for k in 0..<n {
-      var p = k
-      for i in (k + 1)..<n where abs(m[i][k]) > abs(m[p][k]) { p = i }
-      m.swapAt(p, k)
-      x.swapAt(p, k)
-      let pivot = m[k][k]
-      guard abs(pivot) > 1e-12 else { continue }
-      for i in (k + 1)..<n {
-        let f = m[i][k] / pivot
-        if f == 0 { continue }
-        for j in k..<n { m[i][j] -= f * m[k][j] }
-        x[i] -= f * x[k]
-      }
-    }
-    var out = [Double](repeating: 0, count: n)
-    for i in stride(from: n - 1, through: 0, by: -1) {
-      var s = x[i]
-      for j in (i + 1)..<n { s -= m[i][j] * out[j] }
-      out[i] = abs(m[i][i]) > 1e-12 ? s / m[i][i] : 0
-    }
-    return out
   }
 }

@@ -1,0 +1,95 @@
+import Testing
+
+@testable import TesseraCore
+@testable import TesseraRegistration
+
+/// The global solve on its own: many tiles, noisy links, outliers, separate groups.
+@Suite struct GlobalSolveTests {
+  /// A seeded generator (SplitMix64) for reproducible link sets.
+  struct Generator {
+    var state: UInt64
+    mutating func uniform() -> Double {
+      state &+= 0x9E37_79B9_7F4A_7C15
+      var z = state
+      z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+      z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+      return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
+    }
+  }
+
+  /// A link i → j whose measured shift is the true difference plus `error` (voxel size 1).
+  static func link(_ i: Int, _ j: Int, _ truth: [[Double]], error: [Double]) -> RegistrationLink {
+    let shift = (0..<truth[i].count).map { d in truth[j][d] - truth[i][d] + error[d] }
+    return RegistrationLink(
+      tiles: [i, j], overlapVoxels: [20, 20], shiftVoxels: shift, shiftUm: shift, correlation: 0.9, accepted: true,
+      reason: nil)
+  }
+
+  /// 400 tiles on a 20×20 grid, 760 links with 0.05-voxel noise and 15 links off by 15–20
+  /// voxels: the outliers are rejected, every good link kept, and the corrections recovered. (In a
+  /// grid the solve spreads a bad link's error over the loops through it, so its residual is
+  /// only part of the error; hence outliers well beyond the 3.5-voxel absolute threshold.)
+  @Test func hundredsOfTilesWithOutliers() {
+    var g = Generator(state: 2024)
+    let side = 20
+    let n = side * side
+    let truth = (0..<n).map { _ in (0..<2).map { _ in g.uniform() * 10 - 5 } }
+    var links: [RegistrationLink] = []
+    for y in 0..<side {
+      for x in 0..<side {
+        let i = y * side + x
+        for j in [x + 1 < side ? i + 1 : -1, y + 1 < side ? i + side : -1] where j >= 0 {
+          links.append(Self.link(i, j, truth, error: (0..<2).map { _ in (g.uniform() - 0.5) * 0.1 }))
+        }
+      }
+    }
+    // Outliers on tiles that have no other outlier (two bad links on one tile can make a good
+    // one look worst to a greedy rejection; bad tiles are caught by --min-correlation instead).
+    var outliers = Set<Int>()
+    var touched = Set<Int>()
+    while outliers.count < 15 {
+      let l = Int(g.uniform() * Double(links.count))
+      guard touched.isDisjoint(with: links[l].tiles) else { continue }
+      outliers.insert(l)
+      touched.formUnion(links[l].tiles)
+    }
+    for l in outliers {
+      let sign: Double = g.uniform() < 0.5 ? -1 : 1
+      links[l].shiftUm![0] += sign * (15 + 5 * g.uniform())
+      links[l].shiftVoxels = links[l].shiftUm
+    }
+    var options = RegistrationOptions(maxShift: [20, 20])
+    options.threads = 1
+    let report = TileRegistration.solve(
+      tiles: Array(0..<n), links: links, rank: 2, voxel: [1, 1], options: options, overlaps: [])
+    let rejected = Set(report.links.indices.filter { !report.links[$0].accepted })
+    #expect(rejected == outliers)
+    // Corrections equal the truth up to the common offset (the gauge: zero mean correction).
+    let mean = (0..<2).map { d in truth.map { $0[d] }.reduce(0, +) / Double(n) }
+    var squared = 0.0
+    for (t, c) in zip(truth, report.tiles) {
+      for d in 0..<2 { squared += (c.correctionUm[d] - (t[d] - mean[d])) * (c.correctionUm[d] - (t[d] - mean[d])) }
+    }
+    #expect((squared / Double(n)).squareRoot() < 0.05)
+    #expect(report.maxResidualVoxels < 0.2)
+  }
+
+  /// Two groups of tiles with no link between them: each group's mean correction is zero.
+  @Test func separateGroupsKeepZeroMeanEach() {
+    let truth: [[Double]] = [[0, 0], [3, 1], [1, -2], [10, 10], [12, 9]]
+    let links = [
+      Self.link(0, 1, truth, error: [0, 0]), Self.link(1, 2, truth, error: [0, 0]),
+      Self.link(0, 2, truth, error: [0, 0]), Self.link(3, 4, truth, error: [0, 0]),
+    ]
+    let report = TileRegistration.solve(
+      tiles: Array(0..<5), links: links, rank: 2, voxel: [1, 1], options: RegistrationOptions(maxShift: [20, 20]),
+      overlaps: [])
+    let c = report.tiles.map(\.correctionUm)
+    for group in [[0, 1, 2], [3, 4]] {
+      for d in 0..<2 { #expect(abs(group.map { c[$0][d] }.reduce(0, +)) < 1e-9) }
+      for (a, b) in zip(group, group.dropFirst()) {
+        for d in 0..<2 { #expect(abs((c[b][d] - c[a][d]) - (truth[b][d] - truth[a][d])) < 1e-9) }
+      }
+    }
+  }
+}
