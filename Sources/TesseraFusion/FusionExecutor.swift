@@ -20,7 +20,7 @@ public struct FusionExecutor: Sendable {
 
   /// Output voxels accumulated at once: a slab of rows small enough for the accumulators to stay
   /// in cache while every view adds to them.
-  static let slabVoxels = 8192
+  static let slabVoxels = 16384
 
   /// The fused voxels of spatial `box` for `block`'s channel and timepoint, or nil when no view
   /// reaches it (it stays fill). The result is labelled `resultBox` (default `box`; it may add

@@ -263,12 +263,18 @@ public final class FusionJob: Sendable {
     let lead = spec.leadingAxes.count
     let level0 = image.levels[0]
     let done = image.completedAtOpen[0]
-    // The blocks still to do, those with the most views (the slowest) first, so that the threads
-    // finish together instead of one waiting on a slow last block. (Order never changes output.)
-    let work = plan.blocks.filter { b in
+    // The blocks still to do, in plan order: neighbours one after another, so input blocks they
+    // share are still cached. When the cache holds all the input anyway, those with the most
+    // views (the slowest) go first instead, so the threads finish together rather than one
+    // waiting on a slow last block. (The order never changes the output.)
+    let remaining = plan.blocks.filter { b in
       let index = (lead == 2 ? [b.t, b.c] : [b.c]) + b.block
       return !done.contains(level0.grid.linearIndex(ofChunk: index))
-    }.enumerated().sorted { ($0.element.views.count, $1.offset) > ($1.element.views.count, $0.offset) }.map(\.element)
+    }
+    let work =
+      cachedInputBytes <= cacheBudget
+      ? remaining.enumerated().sorted { ($0.element.views.count, $1.offset) > ($1.element.views.count, $0.offset) }
+        .map(\.element) : remaining
     let counters = Counters()
     let total = work.count
     let timer = DispatchSource.makeTimerSource()

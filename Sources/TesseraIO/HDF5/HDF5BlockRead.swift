@@ -96,7 +96,8 @@ extension HDF5Dataset {
     // span when skipping the gaps between rows would save less than 8 KiB per row.
     let wholeSpan = rows > 1 && span - rows * rowLength <= rows * 8192
     let outer = Box(lower: Array(box.lower.prefix(max(0, n - 2))), upper: Array(box.upper.prefix(max(0, n - 2))))
-    let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: wholeSpan ? span : 0, alignment: 64)
+    let scratch = UnsafeMutableRawBufferPointer.allocate(
+      byteCount: wholeSpan && span > rows * rowLength ? span : 0, alignment: 64)
     defer { scratch.deallocate() }
     var destination = output.baseAddress!
     func readFully(_ buffer: UnsafeMutableRawPointer, _ count: Int, _ position: Int) throws {
@@ -119,7 +120,11 @@ extension HDF5Dataset {
       if n >= 2 { first += box.lower[n - 2] * strides[n - 2] }
       first += box.lower[n - 1]
       let start = offset + first * size
-      if wholeSpan {
+      if wholeSpan && span == rows * rowLength {
+        // Whole rows: the plane's part is one contiguous run, read straight into place.
+        try readFully(destination, span, start)
+        destination += span
+      } else if wholeSpan {
         try readFully(scratch.baseAddress!, span, start)
         for r in 0..<rows {
           destination.copyMemory(from: scratch.baseAddress! + r * rowStride, byteCount: rowLength)
