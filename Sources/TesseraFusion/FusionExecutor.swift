@@ -111,12 +111,15 @@ public struct FusionExecutor: Sendable {
   }
 
   /// Bytes one region of `computeShape` needs while being fused: the source regions of the views
-  /// (together about twice the region, plus support, in the input type, Float at most) in a
-  /// reused workspace, and the result (one kept by the workspace, one being encoded).
-  public var bytesPerComputeRegion: Int {
+  /// that reach it (each at most the region plus interpolation support, in the input type of
+  /// `inputElementSize` bytes, plus the workspace's 25 % growth headroom), the slab accumulators,
+  /// and the result (one kept by the workspace, one being encoded). Rotated views can need larger
+  /// source regions than this bound assumes.
+  public func bytesPerComputeRegion(inputElementSize: Int) -> Int {
     let voxels = plan.computeShape.reduce(1, *)
     let maxViews = plan.blocks.map(\.views.count).max() ?? 1
     let sourceVoxels = plan.computeShape.map { $0 + 2 }.reduce(1, *)
-    return 2 * voxels * outputType.byteCount + sourceVoxels * 4 * min(maxViews, 2) + 3 * 4 * Self.slabVoxels
+    return 2 * voxels * outputType.byteCount + sourceVoxels * inputElementSize * maxViews * 5 / 4 + 3 * 4
+      * Self.slabVoxels
   }
 }

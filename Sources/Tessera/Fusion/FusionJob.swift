@@ -154,7 +154,9 @@ public final class FusionJob: Sendable {
     cacheSources = sources
     let executor = FusionExecutor(
       plan: plan, cache: ViewBlockCache(sources: [:], budget: 0), outputType: outputType)
-    bytesPerRegion = executor.bytesPerComputeRegion + chunk.reduce(outputType.byteCount, *)  // + encoded copy
+    let inputElementSize = selected.map(\.element.elementType.byteCount).max() ?? 4
+    bytesPerRegion =
+      executor.bytesPerComputeRegion(inputElementSize: inputElementSize) + chunk.reduce(outputType.byteCount, *)  // + encoded copy
     let inFlight = max(1, options.threads) * bytesPerRegion
     let largestBlock = sources.values.compactMap { s in s.blockShape?.reduce(s.elementType.byteCount, *) }.max() ?? 0
     // The process itself (runtime, libraries, HDF5 metadata caches), allocator slack, and the
