@@ -155,8 +155,9 @@ public final class FusionJob: Sendable {
     let executor = FusionExecutor(
       plan: plan, cache: ViewBlockCache(sources: [:], budget: 0), outputType: outputType)
     let inputElementSize = selected.map(\.element.elementType.byteCount).max() ?? 4
+    // The regions in flight, plus each one's encoded copy.
     bytesPerRegion =
-      executor.bytesPerComputeRegion(inputElementSize: inputElementSize) + chunk.reduce(outputType.byteCount, *)  // + encoded copy
+      executor.bytesPerComputeRegion(inputElementSize: inputElementSize) + chunk.reduce(outputType.byteCount, *)
     let inFlight = max(1, options.threads) * bytesPerRegion
     let largestBlock = sources.values.compactMap { s in s.blockShape?.reduce(s.elementType.byteCount, *) }.max() ?? 0
     // The process itself (runtime, libraries, HDF5 metadata caches), allocator slack, and the
