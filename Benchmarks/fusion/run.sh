@@ -5,8 +5,9 @@
 #      max blending, 2 threads) on 3x3 tiles of 64x256x256 uint16, 2 channels, 15 % overlap,
 #      subpixel stage positions (jitter 2 voxels);
 #   2. against the copy limit (tessera bench copy: same reads, same codec, no resampling), as the median
-#      of interleaved fuse/copy pairs (REPEAT, default 7);
-#   3. peak RSS of a fusion whose output is >10x its memory budget (BIG=1; ~10 GB of scratch).
+#      of interleaved fuse/copy pairs (REPEAT, default 9);
+#   3. peak RSS of a fusion whose output is >10x its memory budget, from chunked gzip tiles (BIG=1;
+#      ~8 GB of scratch).
 # Every number is from one run on this machine, so ratios are what to compare.
 set -euo pipefail
 bin=${TESSERA_BIN:-.build/release/tessera}
@@ -20,7 +21,7 @@ if [ ! -f "$data/tile_008.h5" ]; then
 fi
 # This machine is shared and noisy (±25 % between runs), so the feathered fusion and the copy limit
 # run as interleaved pairs, REPEAT times, and the median of the per-pair ratios is reported.
-repeat=${REPEAT:-7}
+repeat=${REPEAT:-9}
 echo "== tessera fuse (feathered blending) and the copy limit (read the tiles, write the same codec, no"
 echo "   resampling: tessera bench copy), $threads threads, $repeat interleaved pairs"
 pairs="$scratch/pairs.txt"
