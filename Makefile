@@ -6,12 +6,15 @@ SWIFT ?= swift
 PYTHON ?= python3
 VENV := .venv
 APT_PACKAGES := libhdf5-dev libfftw3-dev zlib1g-dev libzstd-dev libblosc-dev libxml2 pkg-config python3-venv
-# TARGET_CPU=haswell (or znver3, skylake, ...) builds for that CPU (AVX2 on those) instead of
-# baseline x86-64, into .build-$(TARGET_CPU); the output is bit-identical, only faster.
-TARGET_CPU ?=
-BUILD_PATH := $(if $(TARGET_CPU),.build-$(TARGET_CPU),.build)
+# The release build targets the CPU it is built on when that has AVX2 and the rest of Haswell's
+# instruction set (fusion is ~13 % faster; the output is bit-identical), else baseline x86-64.
+# PORTABLE=1 builds for baseline x86-64 (a binary to copy to other machines); TARGET_CPU=... picks
+# a CPU (haswell, skylake, znver3, ...).
+HOST_CPU := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | grep -w avx2 | grep -w fma | grep -w bmi2 \
+  | grep -w movbe | grep -qw f16c && echo haswell)
+TARGET_CPU ?= $(if $(PORTABLE),,$(HOST_CPU))
 CPU_FLAGS := $(if $(TARGET_CPU),-Xswiftc -target-cpu -Xswiftc $(TARGET_CPU))
-RELEASE_BIN := $(BUILD_PATH)/release/tessera
+RELEASE_BIN := .build/release/tessera
 DEBUG_BIN := .build/debug/tessera
 DEMO_OUT ?= demo-out
 
@@ -42,7 +45,7 @@ build: deps
 	$(SWIFT) build
 
 release: deps
-	$(SWIFT) build -c release --build-path $(BUILD_PATH) $(CPU_FLAGS)
+	$(SWIFT) build -c release $(CPU_FLAGS)
 
 test-swift: deps
 	$(SWIFT) build
@@ -64,4 +67,4 @@ format:
 	$(SWIFT) format -i -r Sources Tests Package.swift
 
 clean:
-	rm -rf .build .build-* $(VENV) $(DEMO_OUT)
+	rm -rf .build $(VENV) $(DEMO_OUT)

@@ -119,7 +119,9 @@ public struct FusionExecutor: Sendable {
     let voxels = plan.computeShape.reduce(1, *)
     let maxViews = plan.blocks.map(\.views.count).max() ?? 1
     let sourceVoxels = plan.computeShape.map { $0 + 2 }.reduce(1, *)
-    return 2 * voxels * outputType.byteCount + sourceVoxels * inputElementSize * maxViews * 5 / 4 + 3 * 4
-      * Self.slabVoxels
+    let results = 2 * voxels * outputType.byteCount
+    let sources = sourceVoxels * inputElementSize * maxViews * 5 / 4
+    let slab = 3 * 4 * Self.slabVoxels
+    return results + sources + slab
   }
 }

@@ -1,7 +1,7 @@
 import TesseraCore
 
-/// Memory that one worker reuses from region to region: the Float source regions of the views
-/// being fused and the accumulators of one slab of output rows. Grown when a larger region comes,
+/// Memory that one worker reuses from region to region: the source regions of the views (in their
+/// element type) and the accumulators of one slab of output rows. Grown when a larger region comes,
 /// never shrunk; reusing it avoids allocating (and having the kernel zero-fill) fresh pages for
 /// every chunk.
 final class FusionWorkspace {

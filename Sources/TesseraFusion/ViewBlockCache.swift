@@ -91,6 +91,7 @@ public final class ViewBlockCache: @unchecked Sendable {
     // Every voxel of `box` lies in exactly one block, so the blocks overwrite it all.
     for block in grid.chunks(intersecting: box) {
       let data = try fetch(Key(view: view, block: grid.linearIndex(ofChunk: block)), grid: grid, source: source)
+      precondition(data.elementType == source.elementType, "view \(view) read as \(data.elementType)")
       data.withUnsafeBytes { src in
         RawCopy.copy(
           elementSize: size, from: src.baseAddress!, sourceBox: data.box, to: out.baseAddress!, destinationBox: box)
