@@ -51,4 +51,24 @@ import Testing
     }
     #expect(sums == (0..<8).map { Float($0 * 1024) })
   }
+
+  /// Buffers given back to the cache serve later plans of other (smaller) shapes, with the same
+  /// transforms as fresh buffers.
+  @Test func reusedBuffersServeOtherShapes() {
+    let cache = FFTPlanCache()
+    func spectrumSum(_ shape: [Int], reuse: Bool) -> [Float] {
+      let plan = cache.plan(for: shape)
+      func run(_ b: FFTBuffer) -> [Float] {
+        for i in 0..<plan.count { b.real[i] = Float((i * 37) % 11) - 5 }
+        plan.forward(b)
+        #expect(b.spectrum.count == plan.spectrumShape.reduce(1, *))
+        return b.spectrum.map { $0.re + 2 * $0.im }
+      }
+      return reuse ? cache.withBuffers(1, for: plan) { run($0[0]) } : run(plan.makeBuffer())
+    }
+    _ = cache.withBuffers(2, for: cache.plan(for: [24, 30])) { _ in 0 }  // two large buffers given back
+    for shape in [[8, 10], [16, 6], [24, 30], [5, 5]] {
+      #expect(spectrumSum(shape, reuse: true) == spectrumSum(shape, reuse: false), "\(shape)")
+    }
+  }
 }
