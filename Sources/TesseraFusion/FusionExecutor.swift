@@ -47,6 +47,7 @@ public struct FusionExecutor: Sendable {
       let initial: Float = plan.blend == .max ? -.infinity : 0
       // Reuse the previous result's memory when nobody else holds it any more (else this copies).
       let labelled = resultBox ?? box
+      precondition(labelled.volume == box.volume, "result box \(labelled) for region \(box)")
       var out: AnyVolumeBuffer
       if let previous = workspace.result, previous.elementType == outputType, previous.box.volume == labelled.volume {
         workspace.result = nil

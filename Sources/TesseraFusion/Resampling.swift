@@ -201,17 +201,17 @@ struct ViewSampler {
     for r in rows {
       let qz = Double(outLower[0] + r / outNY)
       let qy = Double(outLower[1] + r % outNY)
-      let qx0 = Double(outLower[2])
-      var pz = m00 * qz + m01 * qy + m02 * qx0 + m03
-      var py = m10 * qz + m11 * qy + m12 * qx0 + m13
-      var px = m20 * qz + m21 * qy + m22 * qx0 + m23
-      for _ in 0..<outNX {
-        defer {
-          o += 1
-          pz += m02
-          py += m12
-          px += m22
-        }
+      // Each voxel's position from its own index (not accumulated along the row), so it is the
+      // same whichever region the voxel is fused in.
+      let cz = m00 * qz + m01 * qy + m03
+      let cy = m10 * qz + m11 * qy + m13
+      let cx = m20 * qz + m21 * qy + m23
+      for i in 0..<outNX {
+        defer { o += 1 }
+        let qx = Double(outLower[2] + i)
+        let pz = cz + m02 * qx
+        let py = cy + m12 * qx
+        let px = cx + m22 * qx
         guard pz >= -0.5, pz < hz, py >= -0.5, py < hy, px >= -0.5, px < hx else { continue }
         touched = true
         if blend == .first && weight[o] > 0 { continue }
@@ -303,30 +303,43 @@ struct ViewSampler {
     init(_ s: ViewSampler) {
       func axis(_ d: Int) -> Axis {
         let count = s.outShape[d]
-        let shift = s.m[d][3]
         let n = s.n[d]
+        // The lifted z axis of 2-D data has a zero row: p = 0 for every output index.
+        let moves = s.m[d][d] == 1
+        // p = q + shift, with the shift split once into an integer and a fraction in [0, 1), so that
+        // every output voxel gets the same taps and fraction whichever region it is fused in (per
+        // voxel, q + shift could round to an integer for some q and not for others).
+        var whole = Int(s.m[d][3].rounded(.down))
+        var fraction = s.m[d][3] - Double(whole)
+        var t = Float(fraction)
+        if t == 1 {  // a fraction a hair below 1 is the next integer
+          whole += 1
+          fraction = 0
+          t = 0
+        }
         var ax = Axis(
           a: .init(repeating: 0, count: count), b: .init(repeating: 0, count: count),
           t: .init(repeating: 0, count: count), w: .init(repeating: 1, count: count),
           inside: .init(repeating: false, count: count))
         CosineRamp.table.withUnsafeBufferPointer { table in
           for i in 0..<count {
-            // The lifted z axis of 2-D data has a zero row: p = 0.
-            let pos = s.m[d][d] == 1 ? Double(s.outLower[d] + i) + shift : shift
-            guard pos >= -0.5, pos < Double(n) - 0.5 else { continue }
+            let i0 = (moves ? s.outLower[d] + i : 0) + whole  // p = i0 + fraction
+            // Inside the footprint [−0.5, n − 0.5), decided on the integer part.
+            let aboveLower = i0 >= 0 || (i0 == -1 && fraction >= 0.5)
+            let belowUpper = i0 <= n - 2 || (i0 == n - 1 && fraction < 0.5)
+            guard aboveLower, belowUpper else { continue }
             ax.inside[i] = true
             if s.linear {
-              let f = pos.rounded(.down)
-              let i0 = Int(f)
               ax.a[i] = Swift.max(i0, 0) - s.srcLower[d]
               ax.b[i] = Swift.min(i0 + 1, n - 1) - s.srcLower[d]
-              ax.t[i] = Float(pos - f)
+              ax.t[i] = t
             } else {
-              let r = Swift.min(Swift.max(Int((pos + 0.5).rounded(.down)), 0), n - 1) - s.srcLower[d]
+              let r = Swift.min(Swift.max(fraction >= 0.5 ? i0 + 1 : i0, 0), n - 1) - s.srcLower[d]
               ax.a[i] = r
               ax.b[i] = r
             }
             if s.feather && n > 1 {
+              let pos = Double(i0) + fraction
               ax.w[i] = CosineRamp.weight(borderDistance(pos, n), width: s.width[d], table: table)
             }
           }

@@ -172,12 +172,26 @@ public final class FFTPlanCache: Sendable {
   /// when they are large enough (their contents are whatever the last task left).
   public func withBuffers<R>(_ count: Int, for plan: RealFFTPlan, _ body: ([FFTBuffer]) throws -> R) rethrows -> R {
     let buffers = (0..<count).map { _ in
-      let reused = free.withLock { free in free.firstIndex { $0.fits(plan) }.map { free.remove(at: $0) } }
+      // The smallest buffer that fits, so large ones stay free for large plans.
+      let reused = free.withLock { free in
+        free.indices.filter { free[$0].fits(plan) }.min { free[$0].realCapacity < free[$1].realCapacity }
+          .map { free.remove(at: $0) }
+      }
       let buffer = reused ?? plan.makeBuffer()
       buffer.bind(to: plan)
       return buffer
     }
-    defer { free.withLock { $0.append(contentsOf: buffers) } }
+    defer {
+      free.withLock { free in
+        free.append(contentsOf: buffers)
+        // Keep at most 16 (a few per worker); drop the smallest beyond that.
+        let keep = 16
+        if free.count > keep {
+          free.sort { $0.realCapacity > $1.realCapacity }
+          free.removeLast(free.count - keep)
+        }
+      }
+    }
     return try body(buffers)
   }
 }

@@ -20,7 +20,13 @@ extension HDF5Dataset {
   public func readBlock(_ box: Box, as elementType: ElementType? = nil, parallel: Bool = true) throws
     -> AnyVolumeBuffer
   {
-    var result = AnyVolumeBuffer(elementType: elementType ?? self.elementType, uninitializedBox: box)
+    let target = elementType ?? self.elementType
+    guard target.byteCount == self.elementType.byteCount else {
+      throw HDF5Error(
+        path: file.path, object: name,
+        message: "cannot reinterpret \(self.elementType) as \(target) (different element sizes)")
+    }
+    var result = AnyVolumeBuffer(elementType: target, uninitializedBox: box)
     try result.withUnsafeMutableBytes { try readBlock(box, into: $0, parallel: parallel) }
     return result
   }
@@ -43,8 +49,8 @@ extension HDF5Dataset {
           + "re-save it with gzip, e.g. h5repack -f GZIP=1 in.h5 out.h5")
     }
     if box.isEmpty { return }
-    if let offset = contiguousOffset {
-      try readContiguous(box, at: offset, into: output)
+    if let offset = contiguousOffset, rank >= 1, let descriptor = file.readDescriptor() {
+      try readContiguous(box, at: offset, descriptor: descriptor, into: output)
       return
     }
     guard decodesChunksItself, let chunkShape else {
@@ -84,7 +90,9 @@ extension HDF5Dataset {
   /// Reads `box` of a contiguous dataset stored at byte `offset` of the file with `pread`: per
   /// plane (all but the last two axes fixed), the span from the box's first row to its last in
   /// one read when that wastes little, else row by row.
-  func readContiguous(_ box: Box, at offset: Int, into output: UnsafeMutableRawBufferPointer) throws {
+  func readContiguous(
+    _ box: Box, at offset: Int, descriptor: Int32, into output: UnsafeMutableRawBufferPointer
+  ) throws {
     let size = elementType.byteCount
     let n = rank
     let strides = VolumeBuffer<UInt8>.strides(for: shape)
@@ -103,7 +111,7 @@ extension HDF5Dataset {
     func readFully(_ buffer: UnsafeMutableRawPointer, _ count: Int, _ position: Int) throws {
       var done = 0
       while done < count {
-        let got = pread(file.descriptor, buffer + done, count - done, off_t(position + done))
+        let got = pread(descriptor, buffer + done, count - done, off_t(position + done))
         if got < 0 && errno == EINTR { continue }
         guard got > 0 else {
           throw HDF5Error(

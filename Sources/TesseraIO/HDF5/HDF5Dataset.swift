@@ -96,7 +96,7 @@ public final class HDF5Dataset: @unchecked Sendable {
     self.chunkShape = info.chunks
     self.filters = info.filters
     self.storedLittleEndian = info.littleEndian
-    self.contiguousOffset = info.littleEndian && file.descriptor >= 0 ? info.contiguousOffset : nil
+    self.contiguousOffset = info.littleEndian && file.readOnly ? info.contiguousOffset : nil
   }
 
   /// The file offset of the raw data when the dataset is stored contiguously, unfiltered and

@@ -50,17 +50,29 @@ public final class HDF5File: @unchecked Sendable {
       }
     }
     self.id = id
-    // A plain descriptor for reading contiguous datasets without HDF5 (and its global lock); only
-    // for files opened read-only, whose raw data nothing in this process changes.
-    descriptor = mode == .readOnly ? Glibc.open(path, O_RDONLY | O_CLOEXEC) : -1
+    self.readOnly = mode == .readOnly
   }
 
-  /// A read-only POSIX descriptor of the file (-1 if none): see ``HDF5Dataset/contiguousOffset``.
-  let descriptor: Int32
+  /// Whether the file was opened read-only (nothing in this process changes its raw data).
+  let readOnly: Bool
+  /// A plain POSIX descriptor for reading contiguous datasets without HDF5 (and its global
+  /// lock), opened on first use: nil until then, -1 if opening failed.
+  private let descriptor = Locked<Int32?>(nil)
+
+  /// The read-only descriptor (see ``HDF5Dataset/contiguousOffset``), opened on first use; nil for
+  /// files open for writing, or if it cannot be opened (reads then go through HDF5).
+  func readDescriptor() -> Int32? {
+    guard readOnly else { return nil }
+    let fd = descriptor.withLock { fd in
+      if fd == nil { fd = Glibc.open(path, O_RDONLY | O_CLOEXEC) }
+      return fd!
+    }
+    return fd >= 0 ? fd : nil
+  }
 
   deinit {
     HDF5Library.withLock { _ = H5Fclose(id) }
-    if descriptor >= 0 { close(descriptor) }
+    if let fd = descriptor.withLock({ $0 }), fd >= 0 { close(fd) }
   }
 
   /// True if a link (dataset or group) exists at `name` (every intermediate group is checked).
