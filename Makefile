@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 APT_PACKAGES := libhdf5-dev libfftw3-dev zlib1g-dev libzstd-dev libblosc-dev libxml2 pkg-config python3-venv
 # The release build targets the CPU it is built on when that has AVX2 and the rest of Haswell's
-# instruction set (fusion is ~13 % faster; the output is bit-identical), else baseline x86-64.
+# instruction set (fusion is 10–15 % faster; the output is bit-identical), else baseline x86-64.
 # PORTABLE=1 builds for baseline x86-64 (a binary to copy to other machines); TARGET_CPU=... picks
 # a CPU (haswell, skylake, znver3, ...).
 HOST_CPU := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | grep -w avx2 | grep -w fma | grep -w bmi2 \

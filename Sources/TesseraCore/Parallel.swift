@@ -71,3 +71,28 @@ public final class Pool<Item: AnyObject>: @unchecked Sendable {  // `free` is on
     return try body(item)
   }
 }
+
+/// Raw memory one task reuses from item to item: grown (with a quarter of headroom, so slightly
+/// larger requests later do not reallocate) when a larger request comes, never shrunk or zeroed.
+/// Reuse avoids allocating, and having the kernel zero-fill, fresh pages for every item.
+public final class ScratchBuffer {
+  private var memory = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+
+  public init() {}
+
+  /// `count` bytes, 64-byte aligned; their contents are whatever the last user left.
+  public func bytes(_ count: Int) -> UnsafeMutableRawBufferPointer {
+    if memory.count < count {
+      memory.deallocate()
+      memory = .allocate(byteCount: count + count / 4, alignment: 64)
+    }
+    return UnsafeMutableRawBufferPointer(rebasing: memory[..<count])
+  }
+
+  /// Room for `count` Floats (uninitialised).
+  public func floats(_ count: Int) -> UnsafeMutablePointer<Float> {
+    bytes(count * MemoryLayout<Float>.stride).bindMemory(to: Float.self).baseAddress!
+  }
+
+  deinit { memory.deallocate() }
+}

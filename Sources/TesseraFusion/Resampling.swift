@@ -1,41 +1,25 @@
 import TesseraCore
 
 /// Memory that one worker reuses from region to region: the source regions of the views (in their
-/// element type) and the accumulators of one slab of output rows. Grown when a larger region comes,
-/// never shrunk; reusing it avoids allocating (and having the kernel zero-fill) fresh pages for
-/// every chunk.
+/// element type), the accumulators of one slab of output rows, and the last result.
 final class FusionWorkspace {
-  private var sources: [UnsafeMutableRawBufferPointer] = []
-  private var slab = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
+  private var sources: [ScratchBuffer] = []
+  private let slab = ScratchBuffer()
   /// The last result handed out; reused for the next region once its reader has let go of it.
   var result: AnyVolumeBuffer?
 
   /// Source region number `slot` with room for `bytes` bytes (uninitialised).
   func source(_ slot: Int, bytes: Int) -> UnsafeMutableRawBufferPointer {
-    while sources.count <= slot { sources.append(.init(start: nil, count: 0)) }
-    if sources[slot].count < bytes {
-      sources[slot].deallocate()
-      // Some headroom, so that slightly larger regions later do not reallocate every time.
-      sources[slot] = .allocate(byteCount: bytes + bytes / 4, alignment: 64)
-    }
-    return UnsafeMutableRawBufferPointer(rebasing: sources[slot][..<bytes])
+    while sources.count <= slot { sources.append(ScratchBuffer()) }
+    return sources[slot].bytes(bytes)
   }
 
   /// Value and weight accumulators for `count` voxels and scratch for `scratch` (uninitialised).
   func slabBuffers(_ count: Int, scratch: Int) -> (
     value: UnsafeMutablePointer<Float>, weight: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
   ) {
-    if slab.count < 2 * count + scratch {
-      slab.deallocate()
-      slab = .allocate(capacity: 2 * count + scratch)
-    }
-    let base = slab.baseAddress!
+    let base = slab.floats(2 * count + scratch)
     return (base, base + count, base + 2 * count)
-  }
-
-  deinit {
-    for s in sources { s.deallocate() }
-    slab.deallocate()
   }
 }
 

@@ -229,24 +229,13 @@ public enum TileRegistration {
     func preferredBlockShape(level _: Int) -> [Int]? { base.preferredBlockShape(level: level) }
   }
 
-  /// Memory one registration task reuses from pair to pair: the two regions and the raw read
-  /// scratch, so pairs after the first neither allocate nor page-fault in fresh buffers.
+  /// Memory one registration task reuses from pair to pair: the two regions and the read and
+  /// conversion scratch, so pairs after the first neither allocate nor page-fault in fresh buffers.
   final class PairWorkspace {
     var a = VolumeBuffer<Float>(shape: [0])
     var b = VolumeBuffer<Float>(shape: [0])
-    var other: [Float] = []
-    private var raw = UnsafeMutableRawBufferPointer(start: nil, count: 0)
-
-    /// `count` bytes of read scratch (uninitialised).
-    func rawBytes(_ count: Int) -> UnsafeMutableRawBufferPointer {
-      if raw.count < count {
-        raw.deallocate()
-        raw = .allocate(byteCount: count + count / 4, alignment: 64)
-      }
-      return UnsafeMutableRawBufferPointer(rebasing: raw[..<count])
-    }
-
-    deinit { raw.deallocate() }
+    let raw = ScratchBuffer()
+    let other = ScratchBuffer()
   }
 
   /// Writes the mean over views (channels) of one region, as Float, into `region`.
@@ -255,23 +244,18 @@ public enum TileRegistration {
   {
     region.reuse(for: box)
     let count = box.volume
-    for (k, v) in views.enumerated() {
-      let raw = w.rawBytes(count * v.elementType.byteCount)
-      try v.reader.read(box, level: 0, into: raw)
-      if k == 0 {
-        region.storage.withUnsafeMutableBufferPointer { dst in
-          ElementConversion.convert(count, from: v.elementType, raw.baseAddress!, to: .float32, dst.baseAddress!)
-        }
-      } else {
-        w.other.removeAll(keepingCapacity: true)
-        w.other.append(contentsOf: repeatElement(0, count: count))
-        w.other.withUnsafeMutableBufferPointer { o in
-          ElementConversion.convert(count, from: v.elementType, raw.baseAddress!, to: .float32, o.baseAddress!)
-        }
-        for i in 0..<count { region.storage[i] += w.other[i] }
+    try region.storage.withUnsafeMutableBufferPointer { sum in
+      let dst = sum.baseAddress!
+      for (k, v) in views.enumerated() {
+        let raw = w.raw.bytes(count * v.elementType.byteCount)
+        try v.reader.read(box, level: 0, into: raw)
+        // The first view straight into the region, the others through scratch and added.
+        let target = k == 0 ? dst : w.other.floats(count)
+        ElementConversion.convert(count, from: v.elementType, raw.baseAddress!, to: .float32, target)
+        if k > 0 { for i in 0..<count { dst[i] += target[i] } }
       }
+      if views.count > 1 { for i in 0..<count { dst[i] /= Float(views.count) } }
     }
-    if views.count > 1 { for i in 0..<count { region.storage[i] /= Float(views.count) } }
   }
 
   /// Block mean by `f` in y and x (and z when the region is thick enough to afford it).
