@@ -51,7 +51,18 @@ public struct FusionProgress: Sendable {
 /// What a finished fusion did.
 public struct FusionSummary: Sendable {
   public var voxels: Int
+  /// Seconds fusing level 0 (with the in-stream pyramid, when there is one).
   public var seconds: Double
+  /// Seconds building pyramid levels from disk afterwards (0 when they were built in the stream).
+  public var pyramidSeconds: Double
+  /// Seconds writing the OME metadata (display windows included).
+  public var metadataSeconds: Double
+  /// Seconds of the whole run: creating the output, fusion, pyramid and metadata.
+  public var totalSeconds: Double
+  /// True if the pyramid was built from level-0 blocks in memory.
+  public var pyramidInStream: Bool
+  /// Most bytes the in-stream pyramid held at once.
+  public var pyramidPeakBytes: Int
   public var blocksWritten: Int
   public var blocksSkipped: Int
   public var bytesRead: Int
@@ -69,6 +80,8 @@ public final class FusionJob: Sendable {
   public let cacheBudget: Int
   let cacheSources: [Int: ViewBlockCache.Source]
   let bytesPerRegion: Int
+  /// Bytes the in-stream pyramid may hold (0 when the pyramid is read back from disk instead).
+  public let pyramidBytes: Int
 
   /// Plans the fusion.
   ///
@@ -163,9 +176,16 @@ public final class FusionJob: Sendable {
     // The process itself (runtime, libraries, HDF5 metadata caches), allocator slack, and the
     // pyramid phase's transient block copies (measured: 34 MiB over a 256 MiB budget with 96).
     let overhead = 128 << 20
-    cacheBudget = options.memoryBytes - inFlight - overhead
     // The cache must hold at least the blocks one region needs from two views.
     let needed = 2 * 8 * largestBlock
+    // The pyramid is built in the stream when the budget can also hold its open blocks, else
+    // read back from disk afterwards.
+    let outputSpec = spec
+    let streamBytes = outputSpec.pyramidStreamBytes(
+      for: plan.blocks.map { Self.blockIndex($0, outputSpec) }, threads: options.threads)
+    pyramidBytes =
+      outputSpec.canStreamPyramid && options.memoryBytes - inFlight - overhead - streamBytes >= needed ? streamBytes : 0
+    cacheBudget = options.memoryBytes - inFlight - overhead - pyramidBytes
     guard cacheBudget >= needed else {
       let minimum = inFlight + overhead + needed
       throw DatasetError(
@@ -175,6 +195,14 @@ public final class FusionJob: Sendable {
           + "or fewer --threads / smaller --chunks")
     }
   }
+
+  /// The output block (leading axes first) a planned block writes at level 0.
+  static func blockIndex(_ b: FusionPlan.PlannedBlock, _ spec: OMEZarrImageSpec) -> [Int] {
+    (spec.leadingAxes.count == 2 ? [b.t, b.c] : [b.c]) + b.block
+  }
+
+  /// True if the pyramid will be built in the stream (a fresh output with more than one level).
+  public var pyramidInStream: Bool { spec.levels > 1 && pyramidBytes > 0 }
 
   /// Decoded bytes of all views to fuse.
   public var inputBytes: Int {
@@ -192,7 +220,7 @@ public final class FusionJob: Sendable {
   /// Predicted peak memory: what the cache can hold (its budget, or all cached input if smaller),
   /// plus the regions in flight, plus fixed overhead (128 MiB). Never more than the budget.
   public var predictedPeakBytes: Int {
-    min(cacheBudget, cachedInputBytes) + max(1, options.threads) * bytesPerRegion + (128 << 20)
+    min(cacheBudget, cachedInputBytes) + max(1, options.threads) * bytesPerRegion + pyramidBytes + (128 << 20)
   }
 
   /// The dry-run report.
@@ -216,7 +244,15 @@ public final class FusionJob: Sendable {
       "\(unit)      \(plan.blocks.count) to fuse of \(plan.totalBlocks) (\(plan.totalBlocks - plan.blocks.count) untouched, left as fill); grid \(blockGrid.gridShape.map(String.init).joined(separator: "×")) per channel",
       "views/block \(hist.joined(separator: ", "))",
       "bytes       read ≈ \(Self.format(bytes: readBytes)) (decoded), write ≤ \(Self.format(bytes: outBytes)) uncompressed at level 0",
-      "memory      peak ≈ \(Self.format(bytes: predictedPeakBytes)) of a \(Self.format(bytes: options.memoryBytes)) budget: cache ≤ \(Self.format(bytes: min(cacheBudget, cachedInputBytes))) + \(options.threads) × \(Self.format(bytes: bytesPerRegion)) in flight + 128 MiB",
+      "memory      peak ≈ \(Self.format(bytes: predictedPeakBytes)) of a \(Self.format(bytes: options.memoryBytes)) budget: cache ≤ \(Self.format(bytes: min(cacheBudget, cachedInputBytes))) + \(options.threads) × \(Self.format(bytes: bytesPerRegion)) in flight"
+        + (pyramidInStream ? " + pyramid ≤ \(Self.format(bytes: pyramidBytes))" : "") + " + 128 MiB",
+      "pyramid     "
+        + (spec.levels == 1
+          ? "none"
+          : pyramidInStream
+            ? "\(spec.levels - 1) level(s) built in the stream from level-0 blocks in memory"
+            : "\(spec.levels - 1) level(s) built from level 0 read back from disk"
+              + (spec.canStreamPyramid ? " (the budget cannot hold the in-stream pyramid)" : " (odd chunk extents)")),
     ].joined(separator: "\n")
   }
 
@@ -244,15 +280,25 @@ public final class FusionJob: Sendable {
       return Double(e.components.seconds) + Double(e.components.attoseconds) * 1e-18
     }
     let image = try OMEZarrImage.create(at: output, spec: spec, mode: options.mode)
-    let (written, fusedVoxels, stored, bytesRead, total) = try fuseLevel0(
+    let (written, fusedVoxels, stored, bytesRead, total, stream) = try fuseLevel0(
       into: image, progress: progress, seconds: seconds)
     progress(FusionProgress(phase: "fuse", done: written, total: total, voxels: fusedVoxels, elapsed: seconds()))
     let fuseSeconds = seconds()
-    try image.buildPyramid(threads: options.threads)
+    if let stream {
+      guard stream.isComplete else {
+        throw ZarrError(path: output, "internal error: the in-stream pyramid is incomplete")
+      }
+    } else {
+      try image.buildPyramid(threads: options.threads)
+    }
+    let pyramidSeconds = seconds() - fuseSeconds
     try image.finish(provenance: provenance())
+    let totalSeconds = seconds()
     return FusionSummary(
-      voxels: fusedVoxels, seconds: fuseSeconds, blocksWritten: stored, blocksSkipped: plan.totalBlocks - total,
-      bytesRead: bytesRead, peakRSSBytes: ResourceUsage.peakRSS)
+      voxels: fusedVoxels, seconds: fuseSeconds, pyramidSeconds: pyramidSeconds,
+      metadataSeconds: totalSeconds - fuseSeconds - pyramidSeconds, totalSeconds: totalSeconds,
+      pyramidInStream: stream != nil, pyramidPeakBytes: stream?.peakBytes ?? 0, blocksWritten: stored,
+      blocksSkipped: plan.totalBlocks - total, bytesRead: bytesRead, peakRSSBytes: ResourceUsage.peakRSS)
   }
 
   /// Fuses every planned level-0 block not already complete. The input cache lives only for this
@@ -260,26 +306,30 @@ public final class FusionJob: Sendable {
   private func fuseLevel0(
     into image: OMEZarrImage, progress: @escaping @Sendable (FusionProgress) -> Void,
     seconds: @escaping @Sendable () -> Double
-  ) throws -> (done: Int, voxels: Int, stored: Int, bytesRead: Int, total: Int) {
+  ) throws -> (done: Int, voxels: Int, stored: Int, bytesRead: Int, total: Int, stream: OMEZarrImage.PyramidStream?) {
     let cache = ViewBlockCache(sources: cacheSources, budget: cacheBudget)
     let executor = FusionExecutor(plan: plan, cache: cache, outputType: spec.dataType, fillValue: spec.fillValue)
-    let lead = spec.leadingAxes.count
     let level0 = image.levels[0]
     let done = image.completedAtOpen[0]
-    // The blocks still to do, in plan order: neighbours one after another, so input blocks they
-    // share are still cached. When the cache holds all the input anyway, those with the most
-    // views (the slowest) go first instead, so the threads finish together rather than one
-    // waiting on a slow last block. (The order never changes the output.)
-    let remaining = plan.blocks.filter { b in
-      let index = (lead == 2 ? [b.t, b.c] : [b.c]) + b.block
-      return !done.contains(level0.grid.linearIndex(ofChunk: index))
+    let remaining = plan.blocks.filter { !done.contains(level0.grid.linearIndex(ofChunk: Self.blockIndex($0, spec))) }
+    let indices = remaining.map { Self.blockIndex($0, spec) }
+    // The pyramid in the stream (a fresh output whose budget holds it): each level-0 block is
+    // reduced into the level above as it is written. The blocks then go in pyramid order, so the
+    // children of a pyramid block come one after another (few open blocks; neighbours share input
+    // blocks). Otherwise plan order (neighbours together, so input blocks they share are still
+    // cached) — or, when the cache holds all the input anyway, the blocks with the most views (the
+    // slowest) first, so the threads finish together. The order never changes the output.
+    let stream = pyramidBytes > 0 ? image.pyramidStream(for: indices) : nil
+    let order: [Int]
+    if stream != nil {
+      order = image.pyramidOrder(of: indices)
+    } else if cachedInputBytes <= cacheBudget {
+      order = remaining.indices.sorted { (remaining[$0].views.count, $1) > (remaining[$1].views.count, $0) }
+    } else {
+      order = Array(remaining.indices)
     }
-    let work =
-      cachedInputBytes <= cacheBudget
-      ? remaining.enumerated().sorted { ($0.element.views.count, $1.offset) > ($1.element.views.count, $0.offset) }
-        .map(\.element) : remaining
     let counters = Counters()
-    let total = work.count
+    let total = order.count
     let timer = DispatchSource.makeTimerSource()
     timer.schedule(deadline: .now() + 0.5, repeating: 0.5)
     timer.setEventHandler {
@@ -288,19 +338,23 @@ public final class FusionJob: Sendable {
     }
     timer.resume()
     defer { timer.cancel() }
+    let lead = spec.leadingAxes.count
     try Parallel.forEach(total, threads: options.threads) { i in
-      let b = work[i]
-      let index = (lead == 2 ? [b.t, b.c] : [b.c]) + b.block
+      let b = remaining[order[i]]
+      let index = indices[order[i]]
       var voxels = 0
       let stored = try image.writeBlock(level: 0, index) { box in
         let spatial = Box(lower: Array(box.lower.dropFirst(lead)), upper: Array(box.upper.dropFirst(lead)))
         voxels += spatial.volume
-        return try executor.fuse(b, box: spatial, resultBox: box)
+        let piece = try executor.fuse(b, box: spatial, resultBox: box)
+        if let piece { stream?.add(level: 0, block: index, piece: piece) }
+        return piece
       }
+      try stream?.finished(level: 0, block: index)
       counters.add(stored: stored, voxels: voxels)
     }
     let (written, fusedVoxels) = counters.snapshot
-    return (written, fusedVoxels, counters.storedCount, cache.statistics.bytesRead, total)
+    return (written, fusedVoxels, counters.storedCount, cache.statistics.bytesRead, total, stream)
   }
 
   /// The `tessera` block of the output's attributes.

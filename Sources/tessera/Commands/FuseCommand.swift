@@ -74,6 +74,7 @@ struct FuseCommand: ParsableCommand {
   }
 
   func run() throws {
+    let started = ContinuousClock.now
     let (data, warnings) = try DatasetLoader.open(dataset)
     for w in warnings where !quiet { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
     var options = FusionOptions()
@@ -105,15 +106,25 @@ struct FuseCommand: ParsableCommand {
       return
     }
     if !quiet { FileHandle.standardError.write(Data((job.describe() + "\n").utf8)) }
+    let planned = ContinuousClock.now - started
     let reporter = ProgressReporter(quiet: quiet)
     let summary = try job.run(output: output) { reporter.report($0) }
     reporter.finish()
     let mvox = Double(summary.voxels) / max(summary.seconds, 1e-9) / 1e6
+    let planSeconds = Double(planned.components.seconds) + Double(planned.components.attoseconds) * 1e-18
+    let pyramid =
+      job.spec.levels == 1
+      ? "no pyramid"
+      : summary.pyramidInStream
+        ? String(format: "%d pyramid levels in the stream", job.spec.levels - 1)
+        : String(format: "%d pyramid levels from disk %.2f s", job.spec.levels - 1, summary.pyramidSeconds)
     print(
       String(
         format:
-          "fused %d voxels in %.2f s (%.1f Mvoxel/s), %d chunks written, %d untouched; read %@; peak memory %@ → %@",
-        summary.voxels, summary.seconds, mvox, summary.blocksWritten, summary.blocksSkipped,
+          "fused %d voxels in %.2f s (%.1f Mvoxel/s), %d chunks written, %d untouched; %@, metadata %.2f s; "
+          + "whole job %.2f s (open + plan %.2f s); read %@; peak memory %@ → %@",
+        summary.voxels, summary.seconds, mvox, summary.blocksWritten, summary.blocksSkipped, pyramid,
+        summary.metadataSeconds, planSeconds + summary.totalSeconds, planSeconds,
         FusionJob.format(bytes: summary.bytesRead), FusionJob.format(bytes: summary.peakRSSBytes), output))
   }
 }
