@@ -202,18 +202,15 @@ extension FusionPlan {
       v.viewToWorld.continuousBounds(
         ofCorners: v.shape.map { _ in -0.5 }, v.shape.map { Double($0) - 0.5 })
     }
-    for i in views.indices {
-      for j in views.indices
-      where j > i && views[i].channel == views[j].channel && views[i].timepoint == views[j].timepoint {
-        let extent = (0..<rank).map { d in
-          min(bounds[i].upper[d], bounds[j].upper[d]) - max(bounds[i].lower[d], bounds[j].lower[d])
-        }
-        guard extent.allSatisfy({ $0 > 0 }) else { continue }
-        // The axis along which the two views are neighbours: the thinnest overlap relative to size.
-        let sizes = (0..<rank).map { d in bounds[i].upper[d] - bounds[i].lower[d] }
-        let axis = (0..<rank).min { extent[$0] / sizes[$0] < extent[$1] / sizes[$1] }!
-        if extent[axis] < sizes[axis] * 0.999 { width[axis] = max(width[axis], extent[axis]) }
+    for (i, j) in BoxOverlaps.pairs(lower: bounds.map(\.lower), upper: bounds.map(\.upper))
+    where views[i].channel == views[j].channel && views[i].timepoint == views[j].timepoint {
+      let extent = (0..<rank).map { d in
+        min(bounds[i].upper[d], bounds[j].upper[d]) - max(bounds[i].lower[d], bounds[j].lower[d])
       }
+      // The axis along which the two views are neighbours: the thinnest overlap relative to size.
+      let sizes = (0..<rank).map { d in bounds[i].upper[d] - bounds[i].lower[d] }
+      let axis = (0..<rank).min { extent[$0] / sizes[$0] < extent[$1] / sizes[$1] }!
+      if extent[axis] < sizes[axis] * 0.999 { width[axis] = max(width[axis], extent[axis]) }
     }
     return width
   }

@@ -16,6 +16,9 @@ public struct RegistrationOptions: Sendable {
   /// Phase-correlation peaks to verify.
   public var peaks: Int = 5
   public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+  /// Bytes of decoded input blocks kept while registering (default: a quarter of physical memory,
+  /// at most 4 GiB). Neighbouring pairs share chunks of a tile, so each is decoded once.
+  public var memoryBytes: Int = Int(min(ProcessInfo.processInfo.physicalMemory / 4, 4 << 30))
   /// Global solve: reject the worst link while its residual exceeds both this multiple of the
   /// mean residual and `absoluteResidual` voxels.
   public var relativeResidual: Double = 2.5
@@ -101,7 +104,29 @@ public enum TileRegistration {
         inMemoryFactor = 1
       }
     }
-    let viewsOfTile = tileViews
+    // Every view is read through one cache of whole storage chunks: a tile's pairs overlap (the
+    // corner of a face strip is also in the diagonal pair's region, and the views of a tile are
+    // read for each of its pairs), so each chunk is read and decoded once.
+    var sources: [Int: ViewBlockCache.Source] = [:]
+    var keyed: [(tile: Int, view: View)] = []
+    for (tile, views) in tileViews.sorted(by: { $0.key < $1.key }) {
+      for v in views {
+        let block = v.reader.preferredBlockShape(level: 0).map {
+          ViewBlockCache.blockShape(
+            chunk: $0, shape: v.shape, minimum: (0..<rank).map { rank == 3 && $0 == 0 ? 16 : 32 })
+        }
+        sources[keyed.count] = .init(reader: v.reader, shape: v.shape, elementType: v.elementType, blockShape: block)
+        keyed.append((tile, v))
+      }
+    }
+    let cache = ViewBlockCache(sources: sources, budget: options.memoryBytes)
+    var cachedViews: [Int: [View]] = [:]
+    for (key, (tile, v)) in keyed.enumerated() {
+      var cached = v
+      cached.reader = cache.reader(view: key)
+      cachedViews[tile, default: []].append(cached)
+    }
+    let viewsOfTile = cachedViews
     let factor = inMemoryFactor
     let overlaps = pairs(dataset, options: options).filter {
       viewsOfTile[$0.tiles[0]] != nil && viewsOfTile[$0.tiles[1]] != nil

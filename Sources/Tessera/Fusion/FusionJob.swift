@@ -156,11 +156,8 @@ public final class FusionJob: Sendable {
       // Chunked storage: cache whole storage chunks, at least 64 voxels (32 in z) per axis, at most
       // the view. Contiguous storage (no preferred shape): read each region directly, uncached.
       let block = v.reader.preferredBlockShape(level: 0).map { preferred in
-        (0..<rank).map { d in
-          let minimum = rank == 3 && d == 0 ? 32 : 64
-          let c = max(1, preferred[d])
-          return min(v.shape[d], c * max(1, (minimum + c - 1) / c))
-        }
+        ViewBlockCache.blockShape(
+          chunk: preferred, shape: v.shape, minimum: (0..<rank).map { rank == 3 && $0 == 0 ? 32 : 64 })
       }
       sources[i] = .init(reader: v.reader, shape: v.shape, elementType: v.elementType, blockShape: block)
     }

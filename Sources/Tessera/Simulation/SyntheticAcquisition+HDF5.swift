@@ -17,13 +17,17 @@ extension SyntheticAcquisition {
   /// order), plus `tile` and `channel` ids. `ground_truth.h5` holds the untiled volume of each
   /// channel and the true positions (`true_positions_um`, tiles × rank).
   ///
-  /// - Parameter deflateLevel: gzip level for the tile datasets (chunked), or nil for contiguous,
-  ///   uncompressed data.
+  /// - Parameters:
+  ///   - deflateLevel: gzip level for the tile datasets (chunked), or nil for contiguous,
+  ///     uncompressed data.
+  ///   - chunks: HDF5 chunk shape of compressed tiles (default 64 per axis), clipped to the tile.
   /// - Throws: ``HDF5Error`` when a file cannot be written.
-  public func writeHDF5Tiles(to directory: String, deflateLevel: Int? = 1) throws -> WrittenFiles {
+  public func writeHDF5Tiles(to directory: String, deflateLevel: Int? = 1, chunks: [Int]? = nil) throws
+    -> WrittenFiles
+  {
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     let volumes = (0..<channels).map { renderVolume(channel: $0) }
-    let chunkShape = tileShape.map { min($0, 64) }
+    let chunkShape = zip(tileShape, chunks ?? tileShape.map { _ in 64 }).map { min($0, $1) }
     let stated = statedPositions
     var tilePaths: [String] = []
     for (t, box) in tileBoxes.enumerated() {
@@ -57,7 +61,8 @@ extension SyntheticAcquisition {
   /// given pyramid (`subsampling`, z,y,x factors per level). Ground truth goes to
   /// `ground_truth.h5` in the same directory, as for ``writeHDF5Tiles(to:deflateLevel:)``.
   public func writeBDV(
-    xmlPath: String, subsampling: [[Int]] = [[1, 1, 1]], deflateLevel: Int? = 1, legacyInt16: Bool = true
+    xmlPath: String, subsampling: [[Int]] = [[1, 1, 1]], deflateLevel: Int? = 1, legacyInt16: Bool = true,
+    blocks: [Int]? = nil
   ) throws {
     let directory = (xmlPath as NSString).deletingLastPathComponent
     try FileManager.default.createDirectory(
@@ -73,7 +78,8 @@ extension SyntheticAcquisition {
     }
     let writer = try BDVWriter(
       xmlPath: xmlPath, setups: setups, subsampling: subsampling,
-      blockSize: tileShape.count == 3 ? tileShape.map { min($0, 64) } : [1] + tileShape.map { min($0, 64) },
+      blockSize: (tileShape.count == 3 ? [] : [1])
+        + zip(tileShape, blocks ?? tileShape.map { _ in 64 }).map { min($0, $1) },
       deflateLevel: deflateLevel, legacyInt16: legacyInt16)
     let volumes = (0..<channels).map { renderVolume(channel: $0) }
     let stated = statedPositions

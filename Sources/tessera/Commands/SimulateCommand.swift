@@ -42,6 +42,12 @@ struct SimulateCommand: ParsableCommand {
   @Option(help: "gzip level of the tile datasets; 0 writes them contiguous and uncompressed.")
   var deflate: Int = 1
 
+  @Option(
+    help:
+      "Chunk (HDF5) or block (BDV) shape of compressed tiles, same order as --tile-shape, e.g. 16,128,128 or 4,32,32 (default 64 per axis)."
+  )
+  var chunks: String?
+
   @Option(help: "Output layout: hdf5 (one file per tile, positions as attributes) or bdv (BigStitcher XML + HDF5).")
   var format: Layout = .hdf5
 
@@ -71,11 +77,15 @@ struct SimulateCommand: ParsableCommand {
       jitter: jitter, seed: seed)
     guard levels >= 1 else { throw UsageError("--levels must be at least 1") }
     let deflateLevel = deflate > 0 ? deflate : nil
+    let chunkShape = try chunks.map { try parseList($0, as: Int.self, name: "--chunks") }
+    guard chunkShape == nil || (chunkShape!.count == shape.count && chunkShape!.allSatisfy { $0 > 0 }) else {
+      throw UsageError("--chunks needs \(shape.count) positive values, like --tile-shape")
+    }
     let target: String
     switch format {
     case .hdf5:
       target = output
-      _ = try acquisition.writeHDF5Tiles(to: output, deflateLevel: deflateLevel)
+      _ = try acquisition.writeHDF5Tiles(to: output, deflateLevel: deflateLevel, chunks: chunkShape)
     case .bdv:
       target = (output as NSString).appendingPathComponent("dataset.xml")
       try acquisition.writeBDV(
@@ -83,7 +93,7 @@ struct SimulateCommand: ParsableCommand {
         subsampling: Pyramid.factors(levels: levels, voxelSize: acquisition.voxelSize).map {
           $0.count == 2 ? [1] + $0 : $0
         },
-        deflateLevel: deflateLevel)
+        deflateLevel: deflateLevel, blocks: chunkShape)
     }
     print(
       "wrote \(acquisition.tileCount) tiles × \(channels) channels of \(shape.map(String.init).joined(separator: "×")) "

@@ -1,5 +1,4 @@
 import Foundation
-import TesseraCore
 
 /// Reads view regions through a byte-budgeted cache of aligned view blocks.
 ///
@@ -151,5 +150,38 @@ public final class ViewBlockCache: @unchecked Sendable {
       entries[k] = nil
       held -= bytes
     }
+  }
+}
+
+extension ViewBlockCache {
+  /// View `view` read through this cache: a reader of its full-resolution level.
+  public func reader(view: Int) -> CachedViewReader { CachedViewReader(cache: self, view: view) }
+
+  /// The cache block shape for a view stored in chunks of `chunk`: whole chunks, grown to at least
+  /// `minimum` voxels per axis (so a block is one read of several chunks, not many tiny ones), at
+  /// most the view's `shape`.
+  public static func blockShape(chunk: [Int], shape: [Int], minimum: [Int]) -> [Int] {
+    (0..<shape.count).map { d in
+      let c = max(1, chunk[d])
+      return min(shape[d], c * max(1, (minimum[d] + c - 1) / c))
+    }
+  }
+}
+
+/// A view's full-resolution level read through a ``ViewBlockCache``.
+public struct CachedViewReader: ViewReader {
+  public let cache: ViewBlockCache
+  public let view: Int
+
+  public func read(_ box: Box, level: Int) throws -> AnyVolumeBuffer {
+    precondition(level == 0, "a cached view reader reads level 0 only")
+    var out = AnyVolumeBuffer(elementType: cache.elementType(view: view), uninitializedBox: box)
+    try out.withUnsafeMutableBytes { try cache.read(view: view, box: box, into: $0) }
+    return out
+  }
+
+  public func read(_ box: Box, level: Int, into output: UnsafeMutableRawBufferPointer) throws {
+    precondition(level == 0, "a cached view reader reads level 0 only")
+    try cache.read(view: view, box: box, into: output)
   }
 }
