@@ -58,59 +58,98 @@ extension OMEZarrImage {
     let n = box.rank
     let type = input.elementType
     let size = type.byteCount
+    guard !box.isEmpty else { return }
     let inStrides = VolumeBuffer<Float>.strides(for: inBox.shape)
     let outStrides = VolumeBuffer<Float>.strides(for: destinationBox.shape)
     let outLength = box.upper[n - 1] - box.lower[n - 1]
-    guard !box.isEmpty else { return }
     let stepX = step[n - 1]
-    let inLowerX = inBox.lower[n - 1]
-    let inUpperX = inBox.upper[n - 1]
     // The input x-range feeding one output row.
     let x0 = box.lower[n - 1] * stepX
-    let x1 = Swift.min(box.upper[n - 1] * stepX, inUpperX)
-    var rowIn = [Float](repeating: 0, count: Swift.max(0, x1 - x0))
-    var sum = [Float](repeating: 0, count: outLength)
-    var count = [Float](repeating: 0, count: outLength)
-    var rowOffsets: [Int] = []
+    let x1 = Swift.min(box.upper[n - 1] * stepX, inBox.upper[n - 1])
+    let rowLength = Swift.max(0, x1 - x0)
+    let first = x0 - inBox.lower[n - 1]
+    // Scratch for one output row: the converted input row, the sums and the counts.
+    let rowIn = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, rowLength))
+    let sum = UnsafeMutablePointer<Float>.allocate(capacity: outLength)
+    let count = UnsafeMutablePointer<Float>.allocate(capacity: outLength)
+    defer {
+      rowIn.deallocate()
+      sum.deallocate()
+      count.deallocate()
+    }
+    // The input rows of one group: offsets of the rows q·step + k over k in C order.
+    let groupShape = Array(step.dropLast())
+    let groupRows = groupShape.reduce(1, *)
+    var offsets = [Int](repeating: 0, count: groupRows)
+    var k = [Int](repeating: 0, count: n - 1)
     input.withUnsafeBytes { src in
-      var q = box.lower
-      while true {
-        rowOffsets.removeAll(keepingCapacity: true)
-        Box(shape: Array(step.dropLast()) + [1]).forEachIndex { k in
-          var offset = 0
-          for d in 0..<(n - 1) {
-            let i = q[d] * step[d] + k[d]
-            if i < inBox.lower[d] || i >= inBox.upper[d] { return }
-            offset += (i - inBox.lower[d]) * inStrides[d]
+      let base = src.baseAddress!
+      offsets.withUnsafeMutableBufferPointer { offsets in
+        var q = box.lower
+        while true {
+          var rows = 0
+          for g in 0..<groupRows {
+            var rest = g
+            for d in Swift.stride(from: n - 2, through: 0, by: -1) {
+              k[d] = rest % groupShape[d]
+              rest /= groupShape[d]
+            }
+            var offset = 0
+            var inside = true
+            for d in 0..<(n - 1) {
+              let i = q[d] * step[d] + k[d]
+              if i < inBox.lower[d] || i >= inBox.upper[d] {
+                inside = false
+                break
+              }
+              offset += (i - inBox.lower[d]) * inStrides[d]
+            }
+            if inside {
+              offsets[rows] = offset
+              rows += 1
+            }
           }
-          rowOffsets.append(offset)
-        }
-        for i in 0..<outLength {
-          sum[i] = 0
-          count[i] = 0
-        }
-        for r in rowOffsets {
-          let first = x0 - inLowerX
-          ElementConversion.convert(
-            rowIn.count, from: type, src.baseAddress! + (r + first) * size, to: .float32, &rowIn)
-          for j in 0..<rowIn.count {
-            let i = j / stepX
-            sum[i] += rowIn[j]
-            count[i] += 1
+          sum.update(repeating: 0, count: outLength)
+          count.update(repeating: 0, count: outLength)
+          // Every value is added to its voxel's sum in the order of the rows, then of x: the same
+          // sequence of Float additions for any block or piece shape.
+          for r in 0..<rows {
+            ElementConversion.convert(
+              rowLength, from: type, base + (offsets[r] + first) * size, to: .float32, rowIn)
+            if stepX == 2 {
+              var j = 0
+              var i = 0
+              while j + 1 < rowLength {
+                sum[i] += rowIn[j]
+                sum[i] += rowIn[j + 1]
+                count[i] += 2
+                i += 1
+                j += 2
+              }
+              if j < rowLength {
+                sum[i] += rowIn[j]
+                count[i] += 1
+              }
+            } else {
+              for j in 0..<rowLength {
+                sum[j] += rowIn[j]
+                count[j] += 1
+              }
+            }
           }
+          for i in 0..<outLength where count[i] > 0 { sum[i] /= count[i] }
+          var outOffset = 0
+          for d in 0..<n { outOffset += (q[d] - destinationBox.lower[d]) * outStrides[d] }
+          ElementConversion.convert(outLength, from: .float32, sum, to: type, destination + outOffset * size)
+          var d = n - 2
+          while d >= 0 {
+            q[d] += 1
+            if q[d] < box.upper[d] { break }
+            q[d] = box.lower[d]
+            d -= 1
+          }
+          if d < 0 { break }
         }
-        for i in 0..<outLength where count[i] > 0 { sum[i] /= count[i] }
-        var outOffset = 0
-        for d in 0..<n { outOffset += (q[d] - destinationBox.lower[d]) * outStrides[d] }
-        ElementConversion.convert(outLength, from: .float32, sum, to: type, destination + outOffset * size)
-        var d = n - 2
-        while d >= 0 {
-          q[d] += 1
-          if q[d] < box.upper[d] { break }
-          q[d] = box.lower[d]
-          d -= 1
-        }
-        if d < 0 { break }
       }
     }
   }
