@@ -29,11 +29,15 @@ let package = Package(
     .systemLibrary(
       name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
       providers: [.apt(["zlib1g-dev"])]),
+    .systemLibrary(
+      name: "CDeflate", path: "Sources/CDeflate", pkgConfig: "libdeflate",
+      providers: [.apt(["libdeflate-dev"])]),
 
     // Geometry and typed N-D buffers: pure Swift, no dependencies.
     .target(name: "TesseraCore"),
-    // File formats: HDF5 (the only importer of CHDF5), codecs (zstd, blosc, zlib).
-    .target(name: "TesseraIO", dependencies: ["TesseraCore", "CHDF5", "CZstd", "CBlosc", "CZlib"]),
+    // File formats: HDF5 (the only importer of CHDF5), codecs (zstd, blosc, zlib, libdeflate).
+    .target(
+      name: "TesseraIO", dependencies: ["TesseraCore", "CHDF5", "CZstd", "CBlosc", "CZlib", "CDeflate"]),
     // FFT plans and registration (the only importer of CFFTW).
     .target(name: "TesseraRegistration", dependencies: ["TesseraCore", "CFFTW"]),
     // Resampling, blending, fusion plans.

@@ -11,7 +11,7 @@ struct TesseraCommand: AsyncParsableCommand {
       manifest), corrects stage positions by phase correlation, and fuses all tiles chunk by chunk, in parallel \
       and with bounded memory, into OME-Zarr.
       """,
-    version: Tessera.version,
+    version: "\(Tessera.version) (\(LinkedLibraries.summary))",
     subcommands: [
       InfoCommand.self, RefinePositionsCommand.self, FuseCommand.self, ExtractCommand.self, ShiftTilesCommand.self,
       ConvertCommand.self,

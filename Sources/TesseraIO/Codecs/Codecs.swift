@@ -1,4 +1,5 @@
 import CBlosc
+import CDeflate
 import CZlib
 import CZstd
 
@@ -195,8 +196,40 @@ public struct DeflateCodec: BytesCodec, Hashable {
     }
   }
 
-  /// Inflates a zlib or gzip stream into `output`; returns the number of bytes written.
+  /// Inflates a zlib or gzip stream into `output` (the container is told by the gzip magic, as
+  /// zlib's automatic header detection does); returns the number of bytes written.
+  ///
+  /// libdeflate decodes it: 1.6–2× zlib's speed on 16-bit microscope chunks (README, "Reading
+  /// speed"), and like zlib it checks the trailer (adler32 for zlib, crc32 and size for gzip). A
+  /// stream that libdeflate refuses goes to zlib, which decodes whatever libdeflate does not and
+  /// words the error for what neither decodes (corrupt, truncated, too large, preset dictionary).
   static func inflate(
+    _ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, codec: String = "deflate"
+  ) throws -> Int {
+    if let n = inflateWithLibdeflate(input, into: output) { return n }
+    return try inflateWithZlib(input, into: output, codec: codec)
+  }
+
+  /// libdeflate's whole-buffer decoder, or nil if it refuses the stream. A decompressor per call:
+  /// libdeflate's are not to be shared between threads, and allocating one costs ~0.2 µs, under
+  /// 1 % of inflating even a 4×32×32 uint16 chunk.
+  static func inflateWithLibdeflate(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer)
+    -> Int?
+  {
+    guard input.count >= 2, output.count > 0, let decompressor = libdeflate_alloc_decompressor() else { return nil }
+    defer { libdeflate_free_decompressor(decompressor) }
+    var written = 0
+    let result =
+      input[0] == 0x1F && input[1] == 0x8B
+      ? libdeflate_gzip_decompress(
+        decompressor, input.baseAddress, input.count, output.baseAddress, output.count, &written)
+      : libdeflate_zlib_decompress(
+        decompressor, input.baseAddress, input.count, output.baseAddress, output.count, &written)
+    return result == LIBDEFLATE_SUCCESS ? written : nil
+  }
+
+  /// zlib's streaming decoder (`inflate` with `Z_FINISH`), zlib or gzip container.
+  static func inflateWithZlib(
     _ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, codec: String = "deflate"
   ) throws -> Int {
     var stream = z_stream()
@@ -210,9 +243,23 @@ public struct DeflateCodec: BytesCodec, Hashable {
     stream.avail_out = uInt(output.count)
     let status = CZlib.inflate(&stream, Z_FINISH)
     guard status == Z_STREAM_END else {
-      throw CodecError(
-        codec: codec,
-        message: status == Z_BUF_ERROR ? "decoded data larger than expected" : "corrupt stream (\(status))")
+      let detail = stream.msg.map { String(cString: $0) }
+      let message: String
+      switch status {
+      case Z_NEED_DICT:
+        message = "the stream needs a preset dictionary (not supported)"
+      case Z_BUF_ERROR where stream.avail_in == 0 && stream.avail_out > 0:
+        message = "truncated stream (the input ends after \(stream.total_out) decoded bytes)"
+      case Z_BUF_ERROR where stream.avail_in == 0:
+        message = "truncated stream, or decoded data larger than the \(output.count) bytes expected"
+      case Z_BUF_ERROR:
+        message = "decoded data larger than the \(output.count) bytes expected"
+      case Z_DATA_ERROR where detail == "incorrect data check":
+        message = "corrupt stream: the checksum (adler32 or crc32) does not match the decoded data"
+      default:
+        message = "corrupt stream (\(detail ?? "zlib status \(status)"))"
+      }
+      throw CodecError(codec: codec, message: message)
     }
     return Int(stream.total_out)
   }
@@ -223,4 +270,6 @@ public enum CodecLibraries {
   public static var zstdVersion: String { String(cString: ZSTD_versionString()) }
   public static var bloscVersion: String { BLOSC_VERSION_STRING }
   public static var zlibVersion: String { String(cString: CZlib.zlibVersion()) }
+  /// The libdeflate headers this build was compiled against (the library has no runtime version call).
+  public static var libdeflateVersion: String { LIBDEFLATE_VERSION_STRING }
 }

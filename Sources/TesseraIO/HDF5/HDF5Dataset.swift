@@ -153,46 +153,97 @@ public final class HDF5Dataset: @unchecked Sendable {
   }
 
   /// Decodes a raw chunk of this dataset into `output` (the full chunk, C order): undoes deflate
-  /// and shuffle in reverse pipeline order. Runs without the HDF5 lock.
+  /// and shuffle in reverse pipeline order. Runs without the HDF5 lock. The usual pipelines go
+  /// without intermediate copies: deflate alone inflates straight into `output`, shuffle + deflate
+  /// un-shuffles from one scratch buffer into it.
   public func decode(_ chunk: RawChunk, into output: UnsafeMutableRawBufferPointer) throws(HDF5Error) {
+    do {
+      try decodeSteps(chunk, into: output)
+    } catch let error as HDF5Error {
+      throw error
+    } catch {
+      throw HDF5Error(path: file.path, object: name, message: "corrupt deflate chunk (\(error))")
+    }
+  }
+
+  /// ``decode(_:into:)``, throwing `CodecError` for a stream that does not inflate.
+  private func decodeSteps(_ chunk: RawChunk, into output: UnsafeMutableRawBufferPointer) throws {
+    let steps = filters.indices.reversed().filter { chunk.filterMask & (1 << UInt32($0)) == 0 }.map { filters[$0].id }
+    // `DeflateCodec.inflate`: libdeflate, with zlib as the fallback.
+    if steps == [HDF5Filter.deflateID] {
+      let n = try chunk.bytes.withUnsafeBytes { try DeflateCodec.inflate($0, into: output, codec: "deflate") }
+      try checkDecodedSize(n, output.count)
+      return
+    }
+    if steps == [HDF5Filter.deflateID, HDF5Filter.shuffleID] {
+      let shuffled = try chunk.bytes.withUnsafeBytes { src in
+        try [UInt8].written(capacity: output.count) { try DeflateCodec.inflate(src, into: $0, codec: "deflate") }
+      }
+      try checkDecodedSize(shuffled.count, output.count)
+      shuffled.withUnsafeBytes { Self.unshuffle($0, elementSize: elementType.byteCount, into: output) }
+      return
+    }
     var data = chunk.bytes
-    for (i, filter) in filters.enumerated().reversed() where chunk.filterMask & (1 << UInt32(i)) == 0 {
-      switch filter.id {
+    for id in steps {
+      switch id {
       case HDF5Filter.deflateID:
-        do {
-          data = try data.withUnsafeBytes { src in
-            try [UInt8].written(capacity: output.count) { try DeflateCodec.inflate(src, into: $0, codec: "deflate") }
-          }
-        } catch {
-          throw HDF5Error(path: file.path, object: name, message: "corrupt deflate chunk (\(error))")
+        data = try data.withUnsafeBytes { src in
+          try [UInt8].written(capacity: output.count) { try DeflateCodec.inflate(src, into: $0, codec: "deflate") }
         }
       case HDF5Filter.shuffleID:
         data = Self.unshuffle(data, elementSize: elementType.byteCount)
       default:
-        throw HDF5Error(path: file.path, object: name, message: "filter \(filter.id) is not decoded by Tessera")
+        throw HDF5Error(path: file.path, object: name, message: "filter \(id) is not decoded by Tessera")
       }
     }
-    guard data.count == output.count else {
-      throw HDF5Error(
-        path: file.path, object: name, message: "chunk decoded to \(data.count) bytes, expected \(output.count)")
-    }
+    try checkDecodedSize(data.count, output.count)
     data.withUnsafeBytes { output.copyMemory(from: $0) }
+  }
+
+  private func checkDecodedSize(_ count: Int, _ expected: Int) throws(HDF5Error) {
+    guard count == expected else {
+      throw HDF5Error(
+        path: file.path, object: name, message: "chunk decoded to \(count) bytes, expected \(expected)")
+    }
   }
 
   /// Undoes HDF5's shuffle filter: bytes are stored grouped by byte position within elements.
   static func unshuffle(_ data: [UInt8], elementSize: Int) -> [UInt8] {
     guard elementSize > 1 else { return data }
-    let count = data.count / elementSize
-    var out = data  // a trailing partial element (if any) is left as stored, like HDF5 does
-    data.withUnsafeBufferPointer { src in
-      out.withUnsafeMutableBufferPointer { dst in
-        for b in 0..<elementSize {
-          let plane = b * count
-          for i in 0..<count { dst[i * elementSize + b] = src[plane + i] }
+    return [UInt8].written(capacity: data.count) { out in
+      data.withUnsafeBytes { unshuffle($0, elementSize: elementSize, into: out) }
+      return data.count
+    }
+  }
+
+  /// Un-shuffles `src` into `dst` (the same size). A trailing partial element (if any) is left as
+  /// stored, like HDF5 does.
+  static func unshuffle(_ src: UnsafeRawBufferPointer, elementSize: Int, into dst: UnsafeMutableRawBufferPointer) {
+    precondition(src.count == dst.count)
+    guard elementSize > 1, src.count >= elementSize else {
+      dst.copyMemory(from: src)
+      return
+    }
+    let count = src.count / elementSize
+    let s = src.baseAddress!
+    let d = dst.baseAddress!
+    if elementSize == 2 {  // uint16, the common case: ~3.4 GiB/s on one core here
+      for i in 0..<count {
+        let low = UInt16(s.load(fromByteOffset: i, as: UInt8.self))
+        let high = UInt16(s.load(fromByteOffset: count + i, as: UInt8.self))
+        d.storeBytes(of: (low | high << 8).littleEndian, toByteOffset: 2 * i, as: UInt16.self)
+      }
+    } else {
+      for b in 0..<elementSize {
+        let plane = b * count
+        for i in 0..<count {
+          d.storeBytes(
+            of: s.load(fromByteOffset: plane + i, as: UInt8.self), toByteOffset: i * elementSize + b, as: UInt8.self)
         }
       }
     }
-    return out
+    let tail = count * elementSize
+    (d + tail).copyMemory(from: s + tail, byteCount: src.count - tail)
   }
 
   deinit { HDF5Library.withLock { _ = H5Dclose(id) } }
