@@ -37,9 +37,44 @@ public enum SimulationTruth {
       "seed": seed, "true_positions_um": truePositions, "stated_positions_um": statedPositions, "files": files,
     ]
     for (k, v) in extra { object[k] = v }
-    let data = try JSONSerialization.data(
-      withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-    try AtomicFile.write(data + Data("\n".utf8), to: path)
+    try AtomicFile.write(Data((json(object, indent: "") + "\n").utf8), to: path)
+  }
+
+  /// Pretty JSON with sorted keys and numbers that round-trip exactly (Swift's shortest
+  /// representation; Foundation's serializer drops the last digit of some Doubles on Linux).
+  static func json(_ value: Any, indent: String) -> String {
+    let inner = indent + "  "
+    switch value {
+    case let d as [String: Any]:
+      if d.isEmpty { return "{}" }
+      let items = d.keys.sorted().map { "\(inner)\(json($0, indent: inner)): \(json(d[$0]!, indent: inner))" }
+      return "{\n" + items.joined(separator: ",\n") + "\n\(indent)}"
+    case let a as [Any]:
+      if a.isEmpty { return "[]" }
+      if a.allSatisfy({ $0 is Double || $0 is Int }) {
+        return "[" + a.map { json($0, indent: inner) }.joined(separator: ", ") + "]"
+      }
+      return "[\n" + a.map { inner + json($0, indent: inner) }.joined(separator: ",\n") + "\n\(indent)]"
+    case let s as String:
+      var out = "\""
+      for u in s.unicodeScalars {
+        switch u {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case _ where u.value < 0x20: out += String(format: "\\u%04x", u.value)
+        default: out.unicodeScalars.append(u)
+        }
+      }
+      return out + "\""
+    case let i as Int: return String(i)
+    case let u as UInt64: return String(u)
+    case let d as Double:
+      guard d.isFinite else { return "null" }
+      return d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : "\(d)"
+    case let b as Bool: return b ? "true" : "false"
+    default: return "null"
+    }
   }
 }
 
