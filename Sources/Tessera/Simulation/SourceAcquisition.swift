@@ -195,7 +195,9 @@ public struct SourceAcquisition: Sendable {
           "the \(grid.map(String.init).joined(separator: "×")) grid of \(tileShape.map(String.init).joined(separator: "×")) "
           + "tiles does not fit in the \(source.shape.map(String.init).joined(separator: "×")) source along \(bad) "
           + "(at these voxel sizes and overlap): the largest grid of these tiles is "
-          + "\(largestGrid.map(String.init).joined(separator: "×")), the largest tile for this grid "
+          + "\(largestGrid.map(String.init).joined(separator: "×"))"
+          + (largestGrid.contains(0) ? " (0: one tile is already too long on that axis)" : "")
+          + ", the largest tile for this grid "
           + "\(largestTile.map(String.init).joined(separator: "×"))")
     }
     // Intensities: unsigned 8/16-bit values are kept; others are shifted (and for floats or wide
