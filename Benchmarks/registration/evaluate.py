@@ -53,13 +53,14 @@ def table(path):
             return None, None
         return min(v), statistics.median(v)
 
+    repeats = max(len(v) for v in rows.values())
+
     def fmt(pair):
         lo, med = pair
         if lo is None:
             return "—"
-        return f"{lo:.2f}" if len(set([lo, med])) == 1 else f"{lo:.2f} / {med:.2f}"
+        return f"{lo:.2f}" if repeats == 1 else f"{lo:.2f} / {med:.2f}"
 
-    repeats = max(len(v) for v in rows.values())
     unit = "s" if repeats == 1 else f"s, min / median of {repeats}"
     print(f"| case | tiles | Tessera whole ({unit}) | Tessera in-process | baseline whole | baseline in-process "
           "| whole ratio | in-process ratio | Tessera RMS / max err (vox) | baseline RMS / max err (vox) |")
