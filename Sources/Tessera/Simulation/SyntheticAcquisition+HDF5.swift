@@ -17,17 +17,19 @@ extension SyntheticAcquisition {
   /// order), plus `tile` and `channel` ids. `ground_truth.h5` holds the untiled volume of each
   /// channel and the true positions (`true_positions_um`, tiles × rank).
   ///
+  /// `truth.json` (``SimulationTruth``) repeats the true and stated positions.
+  ///
   /// - Parameters:
   ///   - deflateLevel: gzip level for the tile datasets (chunked), or nil for contiguous,
   ///     uncompressed data.
-  ///   - chunks: HDF5 chunk shape of compressed tiles (default 64 per axis), clipped to the tile.
+  ///   - chunkShape: chunk shape when compressed (clipped to the tile; default 64 per axis).
   /// - Throws: ``HDF5Error`` when a file cannot be written.
-  public func writeHDF5Tiles(to directory: String, deflateLevel: Int? = 1, chunks: [Int]? = nil) throws
+  public func writeHDF5Tiles(to directory: String, deflateLevel: Int? = 1, chunkShape: [Int]? = nil) throws
     -> WrittenFiles
   {
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     let volumes = (0..<channels).map { renderVolume(channel: $0) }
-    let chunkShape = zip(tileShape, chunks ?? tileShape.map { _ in 64 }).map { min($0, $1) }
+    let chunkShape = zip(chunkShape ?? tileShape.map { _ in 64 }, tileShape).map { min($0, $1) }
     let stated = statedPositions
     var tilePaths: [String] = []
     for (t, box) in tileBoxes.enumerated() {
@@ -51,6 +53,7 @@ extension SyntheticAcquisition {
     }
     let truthPath = (directory as NSString).appendingPathComponent("ground_truth.h5")
     try writeGroundTruth(to: truthPath, volumes: volumes)
+    try writeTruthJSON(directory: directory, files: tilePaths.map { ($0 as NSString).lastPathComponent })
     return WrittenFiles(tiles: tilePaths, groundTruth: truthPath)
   }
 }
@@ -62,7 +65,7 @@ extension SyntheticAcquisition {
   /// `ground_truth.h5` in the same directory, as for ``writeHDF5Tiles(to:deflateLevel:)``.
   public func writeBDV(
     xmlPath: String, subsampling: [[Int]] = [[1, 1, 1]], deflateLevel: Int? = 1, legacyInt16: Bool = true,
-    blocks: [Int]? = nil
+    blockShape: [Int]? = nil
   ) throws {
     let directory = (xmlPath as NSString).deletingLastPathComponent
     try FileManager.default.createDirectory(
@@ -79,7 +82,7 @@ extension SyntheticAcquisition {
     let writer = try BDVWriter(
       xmlPath: xmlPath, setups: setups, subsampling: subsampling,
       blockSize: (tileShape.count == 3 ? [] : [1])
-        + zip(tileShape, blocks ?? tileShape.map { _ in 64 }).map { min($0, $1) },
+        + zip(blockShape ?? tileShape.map { _ in 64 }, tileShape).map { min($0, $1) },
       deflateLevel: deflateLevel, legacyInt16: legacyInt16)
     let volumes = (0..<channels).map { renderVolume(channel: $0) }
     let stated = statedPositions
@@ -92,6 +95,16 @@ extension SyntheticAcquisition {
     try writeGroundTruth(
       to: ((directory.isEmpty ? "." : directory) as NSString).appendingPathComponent("ground_truth.h5"),
       volumes: volumes)
+    try writeTruthJSON(directory: directory.isEmpty ? "." : directory, files: [(xmlPath as NSString).lastPathComponent])
+  }
+
+  /// `truth.json` for the synthetic acquisition.
+  func writeTruthJSON(directory: String, files: [String]) throws {
+    try SimulationTruth.write(
+      to: (directory as NSString).appendingPathComponent("truth.json"), voxelSize: voxelSize, tileShape: tileShape,
+      grid: grid, overlap: overlap, seed: seed, truePositions: truePositions, statedPositions: statedPositions,
+      files: files,
+      extra: ["source": "synthetic", "channels": channels, "jitter_voxels": jitter, "ground_truth": "ground_truth.h5"])
   }
 
   /// `ground_truth.h5`: the untiled volume per channel and the true tile positions.

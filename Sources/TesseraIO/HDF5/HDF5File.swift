@@ -117,6 +117,8 @@ public final class HDF5File: @unchecked Sendable {
       defer { _ = H5Sclose(space) }
       let dcpl = H5Pcreate(chdf5_P_DATASET_CREATE())
       defer { _ = H5Pclose(dcpl) }
+      // No modification times in the object header: the same data gives the same file bytes.
+      _ = H5Pset_obj_track_times(dcpl, false)
       if let chunkShape {
         var cdims = chunkShape.map { hsize_t($0) }
         _ = H5Pset_chunk(dcpl, Int32(chunkShape.count), &cdims)
