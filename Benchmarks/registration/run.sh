@@ -99,7 +99,8 @@ for case in $cases; do
     t0=$(now)
     summary=$("$bin" refine-positions "$data"/tile_*.h5 -o "$scratch/$case-tessera.json" --overwrite --quiet)
     t1=$(now)
-    "$py" "$here/skimage_baseline.py" "$data"/tile_*.h5 -o "$scratch/$case-skimage.json"
+    # Both register the first channel (Tessera's default).
+    "$py" "$here/skimage_baseline.py" "$data"/tile_*.h5 -o "$scratch/$case-skimage.json" --channel 0
     t2=$(now)
     echo "$case [$r/$repeat] tessera: $summary" >&2
     "$py" - "$case" "$tiles" "$summary" "$t0" "$t1" "$t2" "$data/truth.json" "$scratch/$case-tessera.json" \

@@ -3,8 +3,8 @@ same overlap pairs (every two tiles whose boxes at the stated positions overlap 
 every axis), then a least-squares solve for one translation per tile (mean correction zero).
 
 It reads the same HDF5 tile files (datasets with `position_um` and `voxel_size_um` attributes, as
-`tessera simulate` writes them) inside its timed region, averages each tile's channels (as Tessera does
-by default), and writes the refined positions (µm) and the in-process time to OUT.json:
+`tessera simulate` writes them) inside its timed region, takes one channel (--channel; run.sh passes 0,
+the channel Tessera registers by default) or averages each tile's channels, and writes the refined positions (µm) and the in-process time to OUT.json:
 {"seconds": s, "pairs": n, "tiles": [{"tile": t, "position_um": [...], "voxel_size_um": [...]}]}.
 Single-threaded (NumPy's FFT).
 
