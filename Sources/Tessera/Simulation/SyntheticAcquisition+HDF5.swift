@@ -3,7 +3,7 @@ import TesseraCore
 import TesseraIO
 
 extension SyntheticAcquisition {
-  /// What ``writeHDF5Tiles(to:deflateLevel:)`` wrote.
+  /// What ``writeHDF5Tiles(to:deflateLevel:chunkShape:)`` wrote.
   public struct WrittenFiles: Sendable {
     /// One HDF5 file per tile, in tile order.
     public var tiles: [String]
@@ -17,13 +17,18 @@ extension SyntheticAcquisition {
   /// order), plus `tile` and `channel` ids. `ground_truth.h5` holds the untiled volume of each
   /// channel and the true positions (`true_positions_um`, tiles × rank).
   ///
-  /// - Parameter deflateLevel: gzip level for the tile datasets (chunked), or nil for contiguous,
-  ///   uncompressed data.
+  /// - Parameters:
+  ///   - deflateLevel: gzip level for the tile datasets (chunked), or nil for contiguous,
+  ///     uncompressed data.
+  ///   - chunkShape: HDF5 chunk shape of the tile datasets (clipped to the tile), default 64 per
+  ///     axis.
   /// - Throws: ``HDF5Error`` when a file cannot be written.
-  public func writeHDF5Tiles(to directory: String, deflateLevel: Int? = 1) throws -> WrittenFiles {
+  public func writeHDF5Tiles(to directory: String, deflateLevel: Int? = 1, chunkShape: [Int]? = nil) throws
+    -> WrittenFiles
+  {
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     let volumes = (0..<channels).map { renderVolume(channel: $0) }
-    let chunkShape = tileShape.map { min($0, 64) }
+    let chunkShape = zip(tileShape, chunkShape ?? tileShape.map { _ in 64 }).map { min($0, $1) }
     let stated = statedPositions
     var tilePaths: [String] = []
     for (t, box) in tileBoxes.enumerated() {
@@ -55,9 +60,11 @@ extension SyntheticAcquisition {
   /// Writes the acquisition as a BigStitcher project (`xmlPath` and the `.h5` beside it): one
   /// setup per tile × channel, stated positions as each view's `Translation` transform, and the
   /// given pyramid (`subsampling`, z,y,x factors per level). Ground truth goes to
-  /// `ground_truth.h5` in the same directory, as for ``writeHDF5Tiles(to:deflateLevel:)``.
+  /// `ground_truth.h5` in the same directory, as for ``writeHDF5Tiles(to:deflateLevel:chunkShape:)``.
+  /// `blockShape` is the HDF5 chunk shape (z, y, x; BDV's "subdivisions"), default 64 per axis.
   public func writeBDV(
-    xmlPath: String, subsampling: [[Int]] = [[1, 1, 1]], deflateLevel: Int? = 1, legacyInt16: Bool = true
+    xmlPath: String, subsampling: [[Int]] = [[1, 1, 1]], deflateLevel: Int? = 1, legacyInt16: Bool = true,
+    blockShape: [Int]? = nil
   ) throws {
     let directory = (xmlPath as NSString).deletingLastPathComponent
     try FileManager.default.createDirectory(
@@ -73,7 +80,9 @@ extension SyntheticAcquisition {
     }
     let writer = try BDVWriter(
       xmlPath: xmlPath, setups: setups, subsampling: subsampling,
-      blockSize: tileShape.count == 3 ? tileShape.map { min($0, 64) } : [1] + tileShape.map { min($0, 64) },
+      blockSize: tileShape.count == 3
+        ? zip(tileShape, blockShape ?? [64, 64, 64]).map { min($0, $1) }
+        : [1] + zip(tileShape, blockShape.map { Array($0.suffix(2)) } ?? [64, 64]).map { min($0, $1) },
       deflateLevel: deflateLevel, legacyInt16: legacyInt16)
     let volumes = (0..<channels).map { renderVolume(channel: $0) }
     let stated = statedPositions

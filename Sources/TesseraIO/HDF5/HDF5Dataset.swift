@@ -107,6 +107,43 @@ public final class HDF5Dataset: @unchecked Sendable {
   /// True if the stored bytes are little-endian (always true for 1-byte types).
   public let storedLittleEndian: Bool
 
+  /// The chunk index (see ``HDF5ChunkIndex``), built on the first chunked read of a file opened
+  /// read-only; the lock makes one thread build it while others wait.
+  let chunkIndexState = Locked<ChunkIndexState>(.unknown)
+
+  enum ChunkIndexState {
+    case unknown
+    case ready(HDF5ChunkIndex)
+    case unavailable(String)
+  }
+
+  /// The chunk index, read from the file on first use; nil when the file is open for writing,
+  /// the dataset is not chunked, or its chunk index is not a version-1 B-tree (reads then go
+  /// through HDF5 chunk by chunk).
+  func chunkIndex(descriptor: Int32) -> HDF5ChunkIndex? {
+    guard let chunkShape, file.readOnly else { return nil }
+    return chunkIndexState.withLock { state in
+      if case .unknown = state {
+        let grid = try! ChunkGrid(shape: shape, chunkShape: chunkShape)  // valid by construction
+        do throws(ChunkIndexUnavailable) {
+          let facts = HDF5Library.withLock {
+            Result { () throws(ChunkIndexUnavailable) in try HDF5ChunkIndex.facts(of: id, file: file.id, rank: rank) }
+          }
+          state = .ready(try HDF5ChunkIndex.read(facts: try facts.get(), grid: grid, descriptor: descriptor))
+        } catch {
+          state = .unavailable(error.description)
+        }
+      }
+      if case .ready(let index) = state { return index }
+      return nil
+    }
+  }
+
+  /// Why the chunk index is not used, if it was tried and failed (for tests and diagnostics).
+  var chunkIndexFailure: String? {
+    chunkIndexState.withLock { if case .unavailable(let why) = $0 { return why } else { return nil } }
+  }
+
   /// Filters that no libhdf5 build here can decode (e.g. LZF, 32000, which only h5py bundles).
   public var unavailableFilters: [Int32] {
     HDF5Library.withLock { filters.map(\.id).filter { H5Zfilter_avail(H5Z_filter_t($0)) <= 0 } }

@@ -42,6 +42,12 @@ struct SimulateCommand: ParsableCommand {
   @Option(help: "gzip level of the tile datasets; 0 writes them contiguous and uncompressed.")
   var deflate: Int = 1
 
+  @Option(
+    help: ArgumentHelp(
+      "HDF5 chunk shape of the tiles, same axes as --tile-shape (default 64 per axis, clipped to the tile).",
+      discussion: "For --format bdv this is BigDataViewer's block size (its subdivisions), e.g. 4,32,32."))
+  var chunks: String?
+
   @Option(help: "Output layout: hdf5 (one file per tile, positions as attributes) or bdv (BigStitcher XML + HDF5).")
   var format: Layout = .hdf5
 
@@ -71,11 +77,15 @@ struct SimulateCommand: ParsableCommand {
       jitter: jitter, seed: seed)
     guard levels >= 1 else { throw UsageError("--levels must be at least 1") }
     let deflateLevel = deflate > 0 ? deflate : nil
+    let chunkShape = try chunks.map { try parseList($0, as: Int.self, name: "--chunks") }
+    if let chunkShape, chunkShape.count != shape.count || chunkShape.contains(where: { $0 <= 0 }) {
+      throw UsageError("--chunks must have one positive size per axis of --tile-shape")
+    }
     let target: String
     switch format {
     case .hdf5:
       target = output
-      _ = try acquisition.writeHDF5Tiles(to: output, deflateLevel: deflateLevel)
+      _ = try acquisition.writeHDF5Tiles(to: output, deflateLevel: deflateLevel, chunkShape: chunkShape)
     case .bdv:
       target = (output as NSString).appendingPathComponent("dataset.xml")
       try acquisition.writeBDV(
@@ -83,7 +93,7 @@ struct SimulateCommand: ParsableCommand {
         subsampling: Pyramid.factors(levels: levels, voxelSize: acquisition.voxelSize).map {
           $0.count == 2 ? [1] + $0 : $0
         },
-        deflateLevel: deflateLevel)
+        deflateLevel: deflateLevel, blockShape: chunkShape)
     }
     print(
       "wrote \(acquisition.tileCount) tiles × \(channels) channels of \(shape.map(String.init).joined(separator: "×")) "
