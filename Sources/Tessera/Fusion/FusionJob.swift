@@ -140,14 +140,11 @@ public final class FusionJob: Sendable {
       name: ((dataset.path as NSString).lastPathComponent as NSString).deletingPathExtension)
     var sources: [Int: ViewBlockCache.Source] = [:]
     for (i, v) in selected {
-      // Chunked storage: cache whole storage chunks, at least 64 voxels (32 in z) per axis, at most
-      // the view. Contiguous storage (no preferred shape): read each region directly, uncached.
+      // Chunked storage: cache whole storage chunks, at least 64 voxels (32 in z) per axis and
+      // 1 MiB, at most the view. Contiguous storage (no preferred shape): read each region
+      // directly, uncached.
       let block = v.reader.preferredBlockShape(level: 0).map { preferred in
-        (0..<rank).map { d in
-          let minimum = rank == 3 && d == 0 ? 32 : 64
-          let c = max(1, preferred[d])
-          return min(v.shape[d], c * max(1, (minimum + c - 1) / c))
-        }
+        Self.cacheBlockShape(chunks: preferred, view: v.shape, elementSize: v.elementType.byteCount)
       }
       sources[i] = .init(reader: v.reader, shape: v.shape, elementType: v.elementType, blockShape: block)
     }
@@ -174,6 +171,29 @@ public final class FusionJob: Sendable {
           + "and the input blocks they read; give --memory \(Self.format(bytes: minimum)) or more, "
           + "or fewer --threads / smaller --chunks")
     }
+  }
+
+  /// The input cache's block for a view stored in `chunks`: whole chunks, at least 64 voxels (32
+  /// in z) per axis, then grown along x, y, z in turn (doubling) until it holds 1 MiB, never
+  /// beyond the view. Small storage chunks (BigDataViewer's 4×32×32 or 16×16×16 blocks of 8 KiB)
+  /// are thus read many at a time, one coalesced read per run of neighbouring chunks, and a cache
+  /// entry costs the same bookkeeping whatever the chunk size.
+  static func cacheBlockShape(chunks: [Int], view: [Int], elementSize: Int, minimumBytes: Int = 1 << 20) -> [Int] {
+    let rank = view.count
+    var block = (0..<rank).map { d in
+      let minimum = rank == 3 && d == 0 ? 32 : 64
+      let c = max(1, chunks[d])
+      return min(view[d], c * max(1, (minimum + c - 1) / c))
+    }
+    var axis = rank - 1
+    var stuck = 0
+    while block.reduce(elementSize, *) < minimumBytes, stuck < rank {
+      let grown = min(view[axis], block[axis] * 2)
+      stuck = grown == block[axis] ? stuck + 1 : 0
+      block[axis] = grown
+      axis = axis == 0 ? rank - 1 : axis - 1
+    }
+    return block
   }
 
   /// Decoded bytes of all views to fuse.
