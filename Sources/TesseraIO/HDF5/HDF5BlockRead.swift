@@ -5,10 +5,13 @@ extension HDF5Dataset {
   /// Reads `box` in whole chunks, decoding them in parallel outside the HDF5 lock.
   ///
   /// HDF5 runs its filter pipeline under its global lock, so a gzip-compressed dataset read with
-  /// `H5Dread` inflates on one core at a time. Here only the chunk lookup and the raw-byte read
-  /// (`H5Dget_chunk_info_by_coord`, `H5Dread_chunk`) hold the lock; inflate and un-shuffle run
-  /// concurrently (`parallel`), and each chunk's intersection with `box` is copied into the
-  /// result. Chunks that were never written read as 0. Datasets Tessera cannot decode itself
+  /// `H5Dread` inflates on one core at a time. In a file opened read-only, the dataset's chunk
+  /// index (``HDF5ChunkIndex``, read once) locates the chunks, runs of chunks adjacent in the file
+  /// are read with one `pread` each, and nothing holds the HDF5 lock (see
+  /// ``readIndexed(_:grid:index:descriptor:into:threads:)``). Otherwise only the chunk lookup and
+  /// the raw-byte read (`H5Dget_chunk_info_by_coord`, `H5Dread_chunk`) hold the lock. Either way,
+  /// inflate and un-shuffle run concurrently (`parallel`), and each chunk's intersection with
+  /// `box` is copied into the result. Chunks that were never written read as 0. Datasets Tessera cannot decode itself
   /// (contiguous, big-endian, other filters such as scale-offset) fall back to `H5Dread`.
   ///
   /// - Parameters:
