@@ -165,18 +165,25 @@ public final class HDF5Dataset: @unchecked Sendable {
   }
 
   /// Reads the stored bytes of the chunk whose first voxel is `offset`
-  /// (`H5Dget_chunk_info_by_coord` + `H5Dread_chunk`), or nil if the chunk was never written
+  /// (`H5Dget_chunk_storage_size` + `H5Dread_chunk`), or nil if the chunk was never written
   /// (it reads as the fill value).
+  ///
+  /// Both calls look the chunk up in the chunk index (O(log n) in a B-tree). HDF5 1.10 reports an
+  /// unwritten chunk's storage size as an error, so only then is `H5Dget_chunk_info_by_coord`
+  /// asked, which tells unwritten from broken but walks the index from its start (O(n)).
   public func readRawChunk(at offset: [Int]) throws(HDF5Error) -> RawChunk? {
     var coords = offset.map { hsize_t($0) }
     var mask: UInt32 = 0
-    var address: haddr_t = 0
     var size: hsize_t = 0
-    let located = HDF5Library.withLock { H5Dget_chunk_info_by_coord(id, &coords, &mask, &address, &size) }
-    guard located >= 0 else {
-      throw HDF5Error(path: file.path, object: name, message: "cannot locate the chunk at \(offset)")
+    let sized = HDF5Library.withLock { H5Dget_chunk_storage_size(id, &coords, &size) }
+    if sized < 0 || size == 0 {
+      var address: haddr_t = 0
+      let located = HDF5Library.withLock { H5Dget_chunk_info_by_coord(id, &coords, &mask, &address, &size) }
+      guard located >= 0 else {
+        throw HDF5Error(path: file.path, object: name, message: "cannot locate the chunk at \(offset)")
+      }
+      if address == haddr_t.max || size == 0 { return nil }
     }
-    if address == haddr_t.max || size == 0 { return nil }
     var status: herr_t = 0
     let bytes = [UInt8].written(capacity: Int(size)) { b in
       status = HDF5Library.withLock { H5Dread_chunk(id, hid_t(H5P_DEFAULT), &coords, &mask, b.baseAddress) }
