@@ -135,6 +135,36 @@ import Testing
     }
   }
 
+  /// Many threads reading a freshly opened dataset at once: one builds the index, the others wait
+  /// for it, and every read is exact.
+  @Test func concurrentFirstReadsShareOneIndex() throws {
+    let dir = TemporaryDirectory()
+    let path = dir.path("race.h5")
+    let v = Self.volume([12, 64, 64], seed: 21)
+    do {
+      let f = try HDF5File(path: path, mode: .truncate)
+      let d = try f.createDataset(
+        "x", elementType: .uint16, shape: v.shape, chunkShape: [4, 8, 8], deflateLevel: 1, shuffle: true)
+      try d.write(v)
+    }
+    var generator = SeededGenerator(seed: 4)
+    let boxes = (0..<32).map { _ in
+      let lo = (0..<3).map { Int.random(in: 0..<v.shape[$0], using: &generator) }
+      let hi = (0..<3).map { Int.random(in: (lo[$0] + 1)...v.shape[$0], using: &generator) }
+      return Box(lower: lo, upper: hi)
+    }
+    for _ in 0..<3 {
+      let d = try HDF5File(path: path).dataset("x")
+      let wrong = Locked(0)
+      try Parallel.forEach(boxes.count, threads: 8) { i in
+        let read = try d.readBlock(boxes[i], parallel: false).converted(to: UInt16.self)
+        if read != v.extracting(boxes[i]) { wrong.withLock { $0 += 1 } }
+      }
+      #expect(wrong.withLock { $0 } == 0)
+      #expect(d.chunkIndexFailure == nil)
+    }
+  }
+
   /// A file cut inside its chunk data: reading the lost chunks is an error that says so.
   @Test func truncatedFileIsAClearError() throws {
     let dir = TemporaryDirectory()
