@@ -157,14 +157,29 @@ extension ViewBlockCache {
   /// View `view` read through this cache: a reader of its full-resolution level.
   public func reader(view: Int) -> CachedViewReader { CachedViewReader(cache: self, view: view) }
 
-  /// The cache block shape for a view stored in chunks of `chunk`: whole chunks, grown to at least
-  /// `minimum` voxels per axis (so a block is one read of several chunks, not many tiny ones), at
-  /// most the view's `shape`.
-  public static func blockShape(chunk: [Int], shape: [Int], minimum: [Int]) -> [Int] {
-    (0..<shape.count).map { d in
+  /// The cache block shape for a view stored in chunks of `chunk`: whole chunks, at least
+  /// `minimum` voxels per axis, then grown along the last axis, the one before, … in turn
+  /// (doubling) until a block holds `minimumBytes` of `elementSize`-byte voxels; never beyond the
+  /// view's `shape`. Small storage chunks (BigDataViewer's 4×32×32 or 16×16×16 blocks of 8 KiB)
+  /// are thus read many at a time, one coalesced read per run of neighbouring chunks, and a cache
+  /// entry costs the same bookkeeping whatever the chunk size.
+  public static func blockShape(
+    chunk: [Int], shape: [Int], minimum: [Int], elementSize: Int = 1, minimumBytes: Int = 0
+  ) -> [Int] {
+    let rank = shape.count
+    var block = (0..<rank).map { d in
       let c = max(1, chunk[d])
       return min(shape[d], c * max(1, (minimum[d] + c - 1) / c))
     }
+    var axis = rank - 1
+    var stuck = 0
+    while block.reduce(elementSize, *) < minimumBytes, stuck < rank {
+      let grown = min(shape[axis], block[axis] * 2)
+      stuck = grown == block[axis] ? stuck + 1 : 0
+      block[axis] = grown
+      axis = axis == 0 ? rank - 1 : axis - 1
+    }
+    return block
   }
 }
 

@@ -153,11 +153,13 @@ public final class FusionJob: Sendable {
       name: ((dataset.path as NSString).lastPathComponent as NSString).deletingPathExtension)
     var sources: [Int: ViewBlockCache.Source] = [:]
     for (i, v) in selected {
-      // Chunked storage: cache whole storage chunks, at least 64 voxels (32 in z) per axis, at most
-      // the view. Contiguous storage (no preferred shape): read each region directly, uncached.
+      // Chunked storage: cache whole storage chunks, at least 64 voxels (32 in z) per axis and
+      // 1 MiB, at most the view. Contiguous storage (no preferred shape): read each region
+      // directly, uncached.
       let block = v.reader.preferredBlockShape(level: 0).map { preferred in
         ViewBlockCache.blockShape(
-          chunk: preferred, shape: v.shape, minimum: (0..<rank).map { rank == 3 && $0 == 0 ? 32 : 64 })
+          chunk: preferred, shape: v.shape, minimum: (0..<rank).map { rank == 3 && $0 == 0 ? 32 : 64 },
+          elementSize: v.elementType.byteCount, minimumBytes: 1 << 20)
       }
       sources[i] = .init(reader: v.reader, shape: v.shape, elementType: v.elementType, blockShape: block)
     }

@@ -5,10 +5,13 @@ extension HDF5Dataset {
   /// Reads `box` in whole chunks, decoding them in parallel outside the HDF5 lock.
   ///
   /// HDF5 runs its filter pipeline under its global lock, so a gzip-compressed dataset read with
-  /// `H5Dread` inflates on one core at a time. Here only the chunk lookup and the raw-byte read
-  /// (`H5Dget_chunk_info_by_coord`, `H5Dread_chunk`) hold the lock; inflate and un-shuffle run
-  /// concurrently (`parallel`), and each chunk's intersection with `box` is copied into the
-  /// result. Chunks that were never written read as 0. Datasets Tessera cannot decode itself
+  /// `H5Dread` inflates on one core at a time. In a file opened read-only, the dataset's chunk
+  /// index (``HDF5ChunkIndex``, read once) locates the chunks, runs of chunks adjacent in the file
+  /// are read with one `pread` each, and nothing holds the HDF5 lock (see
+  /// ``readIndexed(_:grid:index:descriptor:into:threads:)``). Otherwise only the chunk lookup and
+  /// the raw-byte read (`H5Dget_chunk_info_by_coord`, `H5Dread_chunk`) hold the lock. Either way,
+  /// inflate and un-shuffle run concurrently (`parallel`), and each chunk's intersection with
+  /// `box` is copied into the result. Chunks that were never written read as 0. Datasets Tessera cannot decode itself
   /// (contiguous, big-endian, other filters such as scale-offset) fall back to `H5Dread`.
   ///
   /// - Parameters:
@@ -59,10 +62,14 @@ extension HDF5Dataset {
       return
     }
     let grid = try! ChunkGrid(shape: shape, chunkShape: chunkShape)  // shape and chunks valid by construction
+    let threads = parallel ? ProcessInfo.processInfo.activeProcessorCount : 1
+    if let descriptor = file.readDescriptor(), let index = chunkIndex(descriptor: descriptor) {
+      try readIndexed(box, grid: grid, index: index, descriptor: descriptor, into: output, threads: threads)
+      return
+    }
     let chunks = grid.chunks(intersecting: box)
     let chunkBytes = chunkShape.reduce(elementSize, *)
     let destination = SendablePointer(output.baseAddress!)
-    let threads = parallel ? ProcessInfo.processInfo.activeProcessorCount : 1
     try Parallel.forEach(chunks.count, threads: threads) { i in
       let chunkBox = grid.fullBox(ofChunk: chunks[i])
       guard let raw = try self.readRawChunk(at: chunkBox.lower) else {
@@ -87,6 +94,115 @@ extension HDF5Dataset {
 }
 
 extension HDF5Dataset {
+  /// Reads `box` through the chunk index, without the HDF5 lock: the chunks `box` meets are taken
+  /// in C order and cut into runs of chunks that follow each other in the file (BigDataViewer and
+  /// HDF5 write chunks in order, so a row of chunks usually is one run); each run is one `pread`,
+  /// and its chunks are decoded and copied into place. Runs are spread over `threads` workers
+  /// (at most 4 MiB, and about a quarter of a worker's share, per run so the workers stay busy).
+  func readIndexed(
+    _ box: Box, grid: ChunkGrid, index: HDF5ChunkIndex, descriptor: Int32, into output: UnsafeMutableRawBufferPointer,
+    threads: Int
+  ) throws {
+    let elementSize = elementType.byteCount
+    let chunkBytes = grid.chunkShape.reduce(elementSize, *)
+    let range = grid.chunkRange(intersecting: box)
+    let rank = grid.rank
+    // The chunks in C order over the chunk range, as linear indices into the index.
+    var linear: [Int] = []
+    linear.reserveCapacity(range.volume)
+    range.forEachIndex { c in
+      var l = 0
+      for d in 0..<rank { l = l * grid.gridShape[d] + c[d] }
+      linear.append(l)
+    }
+    var stored = 0
+    for l in linear where index.addresses[l] != HDF5ChunkIndex.unallocated { stored += Int(index.sizes[l]) }
+    let maxRunBytes = max(1, min(4 << 20, stored / max(1, 4 * threads)))
+    // Runs: [start, end) into `linear`; an unwritten chunk is a run of its own.
+    var runs: [(start: Int, end: Int)] = []
+    var i = 0
+    while i < linear.count {
+      var j = i + 1
+      let a = index.addresses[linear[i]]
+      if a != HDF5ChunkIndex.unallocated {
+        var end = a + UInt64(index.sizes[linear[i]])
+        var bytes = Int(index.sizes[linear[i]])
+        while j < linear.count, index.addresses[linear[j]] == end,
+          bytes + Int(index.sizes[linear[j]]) <= maxRunBytes
+        {
+          bytes += Int(index.sizes[linear[j]])
+          end += UInt64(index.sizes[linear[j]])
+          j += 1
+        }
+      }
+      runs.append((i, j))
+      i = j
+    }
+    let destination = SendablePointer(output.baseAddress!)
+    let gridShape = grid.gridShape
+    let (linearChunks, chunkRuns) = (linear, runs)
+    try Parallel.forEach(chunkRuns.count, threads: threads) { r in
+      let run = chunkRuns[r]
+      let first = linearChunks[run.start]
+      func chunkBox(_ l: Int) -> Box {
+        var rest = l
+        var lower = [Int](repeating: 0, count: rank)
+        for d in stride(from: rank - 1, through: 0, by: -1) {
+          lower[d] = (rest % gridShape[d]) * grid.chunkShape[d]
+          rest /= gridShape[d]
+        }
+        return Box(lower: lower, upper: zip(lower, grid.chunkShape).map { $0 + $1 })
+      }
+      guard index.addresses[first] != HDF5ChunkIndex.unallocated else {
+        // Never written: the fill value, 0.
+        let cb = chunkBox(first)
+        RawCopy.forEachRow(of: cb.intersection(box), in: cb, and: box) { _, o, length in
+          (destination.pointer + o * elementSize).initializeMemory(
+            as: UInt8.self, repeating: 0, count: length * elementSize)
+        }
+        return
+      }
+      let start = index.addresses[first]
+      let last = linearChunks[run.end - 1]
+      let count = Int(index.addresses[last] + UInt64(index.sizes[last]) - start)
+      let encoded = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 64)
+      defer { encoded.deallocate() }
+      let decoded = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkBytes, alignment: 64)
+      defer { decoded.deallocate() }
+      try self.preadFully(descriptor, encoded.baseAddress!, count, Int(start), what: "chunk data")
+      for k in run.start..<run.end {
+        let l = linearChunks[k]
+        let from = Int(index.addresses[l] - start)
+        let raw = RawChunk(
+          bytes: Array(UnsafeRawBufferPointer(rebasing: encoded[from..<from + Int(index.sizes[l])])),
+          filterMask: index.masks[l])
+        try self.decode(raw, into: decoded)
+        RawCopy.copy(
+          elementSize: elementSize, from: decoded.baseAddress!, sourceBox: chunkBox(l), to: destination.pointer,
+          destinationBox: box)
+      }
+    }
+  }
+
+  /// Reads exactly `count` bytes at `position`; a short read means the file is truncated.
+  func preadFully(
+    _ descriptor: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int, _ position: Int, what: String
+  ) throws(HDF5Error) {
+    var done = 0
+    while done < count {
+      let got = pread(descriptor, buffer + done, count - done, off_t(position + done))
+      if got < 0 && errno == EINTR { continue }
+      guard got > 0 else {
+        throw HDF5Error(
+          path: file.path, object: name,
+          message: got == 0
+            ? "the file ends inside the dataset's \(what) (at byte \(position + done)); it is truncated"
+            : "read failed (errno \(errno))")
+      }
+      done += got
+    }
+  }
+
   /// Reads `box` of a contiguous dataset stored at byte `offset` of the file with `pread`: per
   /// plane (all but the last two axes fixed), the span from the box's first row to its last in
   /// one read when that wastes little, else row by row.

@@ -107,6 +107,43 @@ public final class HDF5Dataset: @unchecked Sendable {
   /// True if the stored bytes are little-endian (always true for 1-byte types).
   public let storedLittleEndian: Bool
 
+  /// The chunk index (see ``HDF5ChunkIndex``), built on the first chunked read of a file opened
+  /// read-only; the lock makes one thread build it while others wait.
+  let chunkIndexState = Locked<ChunkIndexState>(.unknown)
+
+  enum ChunkIndexState {
+    case unknown
+    case ready(HDF5ChunkIndex)
+    case unavailable(String)
+  }
+
+  /// The chunk index, read from the file on first use; nil when the file is open for writing,
+  /// the dataset is not chunked, or its chunk index is not a version-1 B-tree (reads then go
+  /// through HDF5 chunk by chunk).
+  func chunkIndex(descriptor: Int32) -> HDF5ChunkIndex? {
+    guard let chunkShape, file.readOnly else { return nil }
+    return chunkIndexState.withLock { state in
+      if case .unknown = state {
+        let grid = try! ChunkGrid(shape: shape, chunkShape: chunkShape)  // valid by construction
+        do throws(ChunkIndexUnavailable) {
+          let facts = HDF5Library.withLock {
+            Result { () throws(ChunkIndexUnavailable) in try HDF5ChunkIndex.facts(of: id, file: file.id, rank: rank) }
+          }
+          state = .ready(try HDF5ChunkIndex.read(facts: try facts.get(), grid: grid, descriptor: descriptor))
+        } catch {
+          state = .unavailable(error.description)
+        }
+      }
+      if case .ready(let index) = state { return index }
+      return nil
+    }
+  }
+
+  /// Why the chunk index is not used, if it was tried and failed (for tests and diagnostics).
+  var chunkIndexFailure: String? {
+    chunkIndexState.withLock { if case .unavailable(let why) = $0 { return why } else { return nil } }
+  }
+
   /// Filters that no libhdf5 build here can decode (e.g. LZF, 32000, which only h5py bundles).
   public var unavailableFilters: [Int32] {
     HDF5Library.withLock { filters.map(\.id).filter { H5Zfilter_avail(H5Z_filter_t($0)) <= 0 } }
@@ -128,18 +165,25 @@ public final class HDF5Dataset: @unchecked Sendable {
   }
 
   /// Reads the stored bytes of the chunk whose first voxel is `offset`
-  /// (`H5Dget_chunk_info_by_coord` + `H5Dread_chunk`), or nil if the chunk was never written
+  /// (`H5Dget_chunk_storage_size` + `H5Dread_chunk`), or nil if the chunk was never written
   /// (it reads as the fill value).
+  ///
+  /// Both calls look the chunk up in the chunk index (O(log n) in a B-tree). HDF5 1.10 reports an
+  /// unwritten chunk's storage size as an error, so only then is `H5Dget_chunk_info_by_coord`
+  /// asked, which tells unwritten from broken but walks the index from its start (O(n)).
   public func readRawChunk(at offset: [Int]) throws(HDF5Error) -> RawChunk? {
     var coords = offset.map { hsize_t($0) }
     var mask: UInt32 = 0
-    var address: haddr_t = 0
     var size: hsize_t = 0
-    let located = HDF5Library.withLock { H5Dget_chunk_info_by_coord(id, &coords, &mask, &address, &size) }
-    guard located >= 0 else {
-      throw HDF5Error(path: file.path, object: name, message: "cannot locate the chunk at \(offset)")
+    let sized = HDF5Library.withLock { H5Dget_chunk_storage_size(id, &coords, &size) }
+    if sized < 0 || size == 0 {
+      var address: haddr_t = 0
+      let located = HDF5Library.withLock { H5Dget_chunk_info_by_coord(id, &coords, &mask, &address, &size) }
+      guard located >= 0 else {
+        throw HDF5Error(path: file.path, object: name, message: "cannot locate the chunk at \(offset)")
+      }
+      if address == haddr_t.max || size == 0 { return nil }
     }
-    if address == haddr_t.max || size == 0 { return nil }
     var status: herr_t = 0
     let bytes = [UInt8].written(capacity: Int(size)) { b in
       status = HDF5Library.withLock { H5Dread_chunk(id, hid_t(H5P_DEFAULT), &coords, &mask, b.baseAddress) }
