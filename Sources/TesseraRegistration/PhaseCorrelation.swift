@@ -25,6 +25,8 @@ public struct PhaseCorrelation: Sendable {
   public var minimumOverlap: Double = 0.25
   /// Largest |shift| per axis (voxels) a candidate may have; nil for any.
   public var maxShift: [Double]?
+  /// Smallest per-axis standard deviation a fit reports, voxels.
+  public var uncertaintyFloor: Double = 0.02
 
   public init(peaks: Int = 5, taper: Double = 0.2, minimumOverlap: Double = 0.25, maxShift: [Double]? = nil) {
     self.peaks = peaks
@@ -43,6 +45,11 @@ public struct PhaseCorrelation: Sendable {
     public var correlation: Double
     /// Number of voxels the two regions share under the shift.
     public var overlapVoxels: Int
+    /// Per-axis standard deviation of `shift` (voxels) from the subpixel fit; nil when the fit
+    /// failed and `shift` is the integer one.
+    public var uncertainty: [Double]? = nil
+    /// Normalised cross-correlation at the verified integer shift.
+    public var integerCorrelation: Double? = nil
   }
 
   /// Measures the shift between `a` and `b` (same shape). Returns nil when no candidate keeps
@@ -151,39 +158,20 @@ public struct PhaseCorrelation: Sendable {
         }
       }
     }
-    guard var result = best else { return nil }
-    // The correlation surface of smooth images can put the peak a voxel off: climb the NCC to
-    // its local maximum from the best candidate.
-    var improved = true
-    while improved {
-      improved = false
-      for d in 0..<n {
-        for step in [-1, 1] {
-          var shift = result.integerShift
-          shift[d] += step
-          guard tried.insert(shift).inserted else { continue }
-          if let maxShift, Double(abs(shift[d])) > maxShift[d] { continue }
-          guard enoughOverlap(shift), let (r, count) = score(shift), r > result.correlation else { continue }
-          result = Result(shift: shift.map(Double.init), integerShift: shift, correlation: r, overlapVoxels: count)
-          improved = true
-        }
-      }
+    guard let integer = best else { return nil }
+    // Subpixel: Gauss–Newton on a fixed support from the verified integer shift (moving to a
+    // neighbouring integer start when the optimum lies there).
+    let refinement = SubpixelRefinement(a, b, floor: uncertaintyFloor)
+    let allowed: ([Int]) -> Bool = { shift in
+      if let maxShift, (0..<n).contains(where: { Double(abs(shift[$0])) > maxShift[$0] + 1 }) { return false }
+      return enoughOverlap(shift)
     }
-    // Subpixel: parabola through the NCC at ±1 voxel per axis.
-    for d in 0..<n where shape[d] > 2 {
-      var minus = result.integerShift
-      var plus = result.integerShift
-      minus[d] -= 1
-      plus[d] += 1
-      guard let (rm, _) = score(minus), let (rp, _) = score(plus) else { continue }
-      let r0 = result.correlation
-      let denominator = rm - 2 * r0 + rp
-      if denominator < 0 {
-        let offset = 0.5 * (rm - rp) / denominator
-        if abs(offset) <= 0.5 { result.shift[d] += offset }
-      }
-    }
-    return result
+    guard let fit = refinement.refine(from: integer.integerShift, allowed: allowed) else { return integer }
+    let start = fit.shift.map { Int($0.rounded()) }
+    return Result(
+      shift: fit.shift, integerShift: start, correlation: fit.correlation,
+      overlapVoxels: (0..<n).reduce(1) { $0 * max(0, shape[$1] - abs(start[$1])) }, uncertainty: fit.sigma,
+      integerCorrelation: integer.correlation)
   }
 
   /// Mean-subtracted, Tukey-windowed copy of `region` into the FFT input, zero-padded.
