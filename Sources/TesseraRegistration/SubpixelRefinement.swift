@@ -60,7 +60,7 @@ struct SubpixelRefinement {
   /// Float sums stay accurate).
   init(_ a: VolumeBuffer<Float>, _ b: VolumeBuffer<Float>, floor: Double = 0.02) {
     func centred(_ v: VolumeBuffer<Float>) -> VolumeBuffer<Float> {
-      var out = v
+      var out = v.reboxed(Box(shape: v.shape))
       let mean = Float(v.storage.withUnsafeBufferPointer { PhaseCorrelation.sum($0) } / Double(max(1, v.count)))
       for i in out.storage.indices { out.storage[i] -= mean }
       return out
@@ -153,7 +153,7 @@ struct SubpixelRefinement {
     guard varV > 1e-12 * max(1, meanV * meanV), varB > 1e-12 * max(1, meanB * meanB) else { return nil }
     let cov = m.vb / m.count - meanV * meanB
     let alpha = cov / varV
-    return (alpha, meanB - alpha * meanV, cov / (varV * varB).squareRoot())
+    return (alpha, meanB - alpha * meanV, max(-1, min(1, cov / (varV * varB).squareRoot())))
   }
 
   /// Per-axis standard deviation of the shift (voxels), see the type's documentation.
