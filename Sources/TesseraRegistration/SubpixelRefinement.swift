@@ -2,14 +2,15 @@ import TesseraCore
 
 /// Subpixel shift by Gauss–Newton (Lucas–Kanade) on a fixed support, with its uncertainty.
 ///
-/// Model: `b(x) ≈ α·a(x + d) + β` for `x` in a fixed box `S` of `b`. The estimate minimises
+/// Model: `b(x) ≈ α·a(x + d) + β` for `x` in a fixed box `S` of `b`, after both regions are
+/// smoothed by the same Gaussian (σ = 1 voxel; see ``smoothed(_:)``). The estimate minimises
 ///
 ///     E(d, α, β) = Σ_{x∈S} (b(x) − α·â(x + d) − β)²
 ///
 /// where `â` is the cubic B-spline interpolant of `a` (exact at the samples; coefficients by the
 /// recursive prefilter of Unser, Aldroubi & Eden, "B-spline signal processing", IEEE TSP 41, 1993,
 /// with mirror boundaries). The gain α and offset β are solved jointly with `d`. `S` is the part
-/// of `b` whose voxels stay at least `margin` (3) voxels inside `a` for every `d` within one voxel
+/// of `b` whose voxels stay at least `margin` (4) voxels inside `a` for every `d` within one voxel
 /// of the integer start `d₀` on each axis: the data entering E never changes as `d` moves, so E
 /// has no pull towards shifts that shrink the overlap (unlike a correlation over the varying
 /// shared region). Each Gauss–Newton step solves the (N+2)² normal equations `JᵀJ Δ = Jᵀr` with
@@ -24,16 +25,22 @@ import TesseraCore
 /// CT) it stays below 0.01 voxel on axes sampled at or above Nyquist and below 0.03 voxel on a
 /// coarse z axis (tested: `PhaseCorrelationTests.subpixelBiasOnFourierShiftedRealPatches`).
 ///
-/// Uncertainty: the Gauss–Newton covariance `σ²·(JᵀJ)⁻¹` (σ² the residual variance, SSR / (N − N
-/// − 2)), inflated for spatially correlated residuals by the effective-sample-size factor
-/// `Π_k (1 + ρ_k) / (1 − ρ_k)` of a separable first-order autoregressive model (ρ_k the residuals'
-/// lag-1 autocorrelation along axis k, clamped to 0 … 0.9), and floored at `floor` voxels.
+/// Uncertainty: the Gauss–Newton covariance of the parameters, in its sandwich (heteroscedasticity-
+/// robust) form `(JᵀJ)⁻¹ S (JᵀJ)⁻¹` with `S = Σₓ s(x) s(x)ᵀ`, s = Jᵀ·r the per-voxel score
+/// (for white residuals this is `σ²·(JᵀJ)⁻¹`, σ² the residual variance). Residuals of smoothed
+/// images are spatially correlated, so each score's sum is inflated by the effective-sample-size
+/// factor `Π_k (1 + ρ_k) / (1 − ρ_k)` of a separable first-order autoregressive field (ρ_k that
+/// score's lag-1 autocorrelation along axis k, clamped to 0 … 0.9); times N / (N − N_params),
+/// floored at `floor` voxels.
 /// It measures how well the pair's own data pins the shift; it cannot see a wrong local optimum,
 /// which the global solve finds by loop consistency.
 struct SubpixelRefinement {
   /// Voxels the support keeps inside `a` beyond the shift's ±1-voxel range (the cubic kernel's
-  /// reach plus one voxel of slack for the prefilter's boundary).
-  static let margin = 3
+  /// reach plus slack for the smoothing's and the prefilter's boundaries); short axes get less,
+  /// down to 2.
+  static let margin = 4
+  /// Standard deviation (voxels) of the Gaussian both regions are smoothed with first.
+  static let smoothing = 1.0
   /// Smallest refined support length on an axis; shorter axes keep their integer shift.
   static let minimumSupport = 3
 
@@ -65,8 +72,8 @@ struct SubpixelRefinement {
       for i in out.storage.indices { out.storage[i] -= mean }
       return out
     }
-    self.a = centred(a)
-    self.b = centred(b)
+    self.a = Self.smoothed(centred(a))
+    self.b = Self.smoothed(centred(b))
     self.floor = floor
     coefficients = Self.prefilter(self.a.storage, shape: a.shape)
   }
@@ -95,9 +102,11 @@ struct SubpixelRefinement {
     for k in 0..<shape.count {
       let lo = max(0, -d0[k])
       let hi = min(shape[k], shape[k] - d0[k])
-      if hi - lo - 2 * Self.margin >= Self.minimumSupport {
-        lower.append(lo + Self.margin)
-        upper.append(hi - Self.margin)
+      // The full margin where the axis affords it, else down to 2 (the cubic kernel's reach).
+      let margin = min(Self.margin, (hi - lo - Self.minimumSupport) / 2)
+      if margin >= 2 {
+        lower.append(lo + margin)
+        upper.append(hi - margin)
         refined.append(true)
       } else {
         lower.append(lo)
@@ -156,50 +165,81 @@ struct SubpixelRefinement {
     return (alpha, meanB - alpha * meanV, max(-1, min(1, cov / (varV * varB).squareRoot())))
   }
 
-  /// Per-axis standard deviation of the shift (voxels), see the type's documentation.
+  /// Per-axis standard deviation of the shift (voxels), see the type's documentation: the
+  /// sandwich covariance `(JᵀJ)⁻¹ S (JᵀJ)⁻¹` with `S_pq = Σₓ sₚ s_q · √(fₚ f_q)`, sₚ = Jₚ·r the
+  /// score of parameter p at each voxel and fₚ its effective-sample-size factor.
   func uncertainty(
     _ m: Moments, _ s: Sampled, _ bs: [Float], box: Box, alpha: Double, beta: Double, refined: [Bool]
   ) -> [Double] {
     let n = a.rank
     let shape = box.shape
     let count = bs.count
-    // Residuals and their lag-1 autocorrelation per axis.
-    var r = [Double](repeating: 0, count: count)
-    for i in 0..<count { r[i] = Double(bs[i]) - alpha * Double(s.value[i]) - beta }
-    let ssr = r.reduce(0) { $0 + $1 * $1 }
-    var inflation = 1.0
-    if ssr > 0 {
-      for k in 0..<n where shape[k] > 1 {
-        // Along axis k: pairs (x, x + e_k), as outer × (m − 1) × inner runs.
+    let c = m.columns
+    // Scores per parameter: (α·∂â/∂x_k)·r for the refined axes, â·r, r.
+    var scores = [[Double]](repeating: [Double](repeating: 0, count: count), count: c)
+    for i in 0..<count {
+      let r = Double(bs[i]) - alpha * Double(s.value[i]) - beta
+      for (p, k) in m.refinedAxes.enumerated() { scores[p][i] = alpha * Double(s.gradient[k][i]) * r }
+      scores[c - 2][i] = Double(s.value[i]) * r
+      scores[c - 1][i] = r
+    }
+    let factors = scores.map { Self.effectiveSampleFactor($0, shape: shape) }
+    var sandwich = [Double](repeating: 0, count: c * c)
+    for p in 0..<c {
+      for q in p..<c {
+        var sum = 0.0
+        for i in 0..<count { sum += scores[p][i] * scores[q][i] }
+        sandwich[p * c + q] = sum * (factors[p] * factors[q]).squareRoot()
+        sandwich[q * c + p] = sandwich[p * c + q]
+      }
+    }
+    let normal = m.normal(alpha: alpha)
+    var inverse = [Double](repeating: 0, count: c * c)  // columns of (JᵀJ)⁻¹
+    for p in 0..<c {
+      var e = [Double](repeating: 0, count: c)
+      e[p] = 1
+      guard let x = Moments.solve(normal, e, c) else { return (0..<n).map { refined[$0] ? .infinity : floor } }
+      for q in 0..<c { inverse[q * c + p] = x[q] }
+    }
+    let dof = Double(count) / Double(max(1, count - c))
+    var sigma = [Double](repeating: floor, count: n)
+    for (p, k) in m.refinedAxes.enumerated() {
+      // (M⁻¹ S M⁻¹)_pp = Σ_qr M⁻¹_pq S_qr M⁻¹_rp.
+      var v = 0.0
+      for q in 0..<c {
+        for r in 0..<c { v += inverse[p * c + q] * sandwich[q * c + r] * inverse[r * c + p] }
+      }
+      sigma[k] = max(floor, (max(0, v) * dof).squareRoot())
+    }
+    return sigma
+  }
+
+  /// `Π_k (1 + ρ_k) / (1 − ρ_k)`, ρ_k the lag-1 autocorrelation of `field` along axis k (clamped
+  /// to 0 … 0.9): the variance inflation of a sum over a separable first-order autoregressive field.
+  static func effectiveSampleFactor(_ field: [Double], shape: [Int]) -> Double {
+    var factor = 1.0
+    field.withUnsafeBufferPointer { p in
+      for k in 0..<shape.count where shape[k] > 1 {
+        // Pairs (x, x + e_k), as outer × (m − 1) × inner runs.
         let outer = shape[..<k].reduce(1, *)
         let inner = shape[(k + 1)...].reduce(1, *)
         let m = shape[k]
         var lagged = 0.0
         var total = 0.0
-        r.withUnsafeBufferPointer { p in
-          for o in 0..<outer {
-            for i in 0..<(m - 1) {
-              let row = p.baseAddress! + (o * m + i) * inner
-              for q in 0..<inner {
-                lagged += row[q] * row[q + inner]
-                total += row[q] * row[q]
-              }
+        for o in 0..<outer {
+          for i in 0..<(m - 1) {
+            let row = p.baseAddress! + (o * m + i) * inner
+            for q in 0..<inner {
+              lagged += row[q] * row[q + inner]
+              total += row[q] * row[q]
             }
           }
         }
         let rho = total > 0 ? max(0, min(0.9, lagged / total)) : 0
-        inflation *= (1 + rho) / (1 - rho)
+        factor *= (1 + rho) / (1 - rho)
       }
     }
-    let dof = max(1, count - (refined.filter { $0 }.count + 2))
-    let variance = ssr / Double(dof)
-    guard let inverse = m.inverseNormal(alpha: alpha) else {
-      return (0..<n).map { refined[$0] ? .infinity : floor }
-    }
-    return (0..<n).map { k in
-      guard refined[k] else { return floor }
-      return max(floor, (variance * inflation * max(0, inverse[k])).squareRoot())
-    }
+    return factor
   }
 
   /// Interpolated values and gradients over a box of `b`.
@@ -302,6 +342,45 @@ struct SubpixelRefinement {
           }
         }
       }
+    }
+    return out
+  }
+
+  /// `v` convolved with a Gaussian of ``smoothing`` voxels on every axis longer than its
+  /// kernel (truncated at 3σ, mirror boundaries). Both regions get the same filter, which commutes
+  /// with translation, so the shift is unchanged; but noise no longer has the high frequencies the
+  /// spline attenuates more at half-voxel fractions than at integers, which would otherwise pull
+  /// noisy estimates towards half-integer shifts.
+  static func smoothed(_ v: VolumeBuffer<Float>) -> VolumeBuffer<Float> {
+    let radius = Int((3 * smoothing).rounded(.up))
+    var kernel = (-radius...radius).map { k in Float(_exponential(-Double(k * k) / (2 * smoothing * smoothing))) }
+    let total = kernel.reduce(0, +)
+    kernel = kernel.map { $0 / total }
+    var out = v
+    let shape = v.shape
+    for axis in 0..<shape.count where shape[axis] > 2 * radius + 1 {
+      let m = shape[axis]
+      // Mirror-padded along the axis, then one pass.
+      var padded = shape
+      padded[axis] = m + 2 * radius
+      let outer = shape[..<axis].reduce(1, *)
+      let inner = shape[(axis + 1)...].reduce(1, *)
+      var input = [Float](repeating: 0, count: outer * (m + 2 * radius) * inner)
+      out.storage.withUnsafeBufferPointer { src in
+        input.withUnsafeMutableBufferPointer { dst in
+          for o in 0..<outer {
+            for i in 0..<(m + 2 * radius) {
+              var j = i - radius
+              if j < 0 { j = -j }
+              if j >= m { j = 2 * m - 2 - j }
+              let from = src.baseAddress! + (o * m + j) * inner
+              let to = dst.baseAddress! + (o * (m + 2 * radius) + i) * inner
+              for q in 0..<inner { to[q] = from[q] }
+            }
+          }
+        }
+      }
+      out.storage = pass(input, shape: padded, axis: axis, length: m, taps: kernel)
     }
     return out
   }
@@ -511,4 +590,25 @@ struct SubpixelRefinement {
       return x
     }
   }
+}
+
+/// eˣ for x ≤ 0 of moderate size (libm-free, as ``_cosine(_:)``, so kernels are bit-identical on
+/// every platform): e^(x/2ᵏ) by its Taylor series, squared k times.
+func _exponential(_ x: Double) -> Double {
+  var k = 0
+  var y = x
+  while abs(y) > 0.5 {
+    y /= 2
+    k += 1
+  }
+  var term = 1.0
+  var sum = 1.0
+  var i = 1.0
+  while abs(term) > 1e-17 {
+    term *= y / i
+    sum += term
+    i += 1
+  }
+  for _ in 0..<k { sum *= sum }
+  return sum
 }

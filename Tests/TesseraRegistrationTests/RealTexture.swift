@@ -110,3 +110,58 @@ enum RealTexture {
     return out
   }
 }
+
+/// A view held in memory (Float32).
+struct MemoryReader: ViewReader {
+  let data: VolumeBuffer<Float>
+  func read(_ box: Box, level: Int) throws -> AnyVolumeBuffer { AnyVolumeBuffer(data.extracting(box)) }
+}
+
+/// Tiles cut from a real volume at subpixel true positions, as an in-memory dataset.
+struct RealTiling {
+  var dataset: Dataset
+  /// True position of each tile, voxels (the stated ones are the nominal grid).
+  var truth: [[Double]]
+  var stated: [[Double]]
+  var voxelSize: [Double]
+
+  /// Tiles of `tileShape` whose nominal corners are `corners` (voxels) and whose true corners
+  /// add `jitter[t]`; each tile shows `v` at its true position (Fourier shift of the fraction,
+  /// then an integer crop).
+  init(_ v: VolumeBuffer<Float>, tileShape: [Int], corners: [[Int]], jitter: [[Double]], voxelSize: [Double]) {
+    self.voxelSize = voxelSize
+    var views: [View] = []
+    truth = []
+    stated = []
+    for (t, corner) in corners.enumerated() {
+      let p = zip(corner, jitter[t]).map { Double($0) + $1 }
+      let whole = p.map { Int($0.rounded(.down)) }
+      let box = Box(lower: whole, upper: zip(whole, tileShape).map { $0 + $1 })
+      let data = RealTexture.shifted(v, by: zip(p, whole).map { $0 - Double($1) }, box: box)
+      truth.append(p)
+      stated.append(corner.map(Double.init))
+      let toWorld = AffineTransform(
+        scale: voxelSize, translation: zip(corner, voxelSize).map { Double($0) * $1 })
+      views.append(
+        View(
+          id: ViewID(timepoint: 0, setup: t), name: "tile\(t)", tile: t, channel: 0, elementType: .float32,
+          shape: tileShape, voxelSize: voxelSize, viewToWorld: toWorld,
+          reader: MemoryReader(data: data.reboxed(Box(shape: tileShape)))))
+    }
+    dataset = Dataset(path: "memory", format: .manifest, views: views)
+  }
+
+  /// Per tile, the solved position's error (voxels), the common offset removed.
+  func errors(_ report: RegistrationReport) -> [[Double]] {
+    let rank = voxelSize.count
+    let raw = report.tiles.map { tile in
+      (0..<rank).map { d in stated[tile.tile][d] + tile.correctionUm[d] / voxelSize[d] - truth[tile.tile][d] }
+    }
+    let mean = (0..<rank).map { d in raw.map { $0[d] }.reduce(0, +) / Double(raw.count) }
+    return raw.map { e in (0..<rank).map { e[$0] - mean[$0] } }
+  }
+
+  static func rms(_ errors: [[Double]]) -> Double {
+    (errors.map { $0.map { $0 * $0 }.reduce(0, +) }.reduce(0, +) / Double(errors.count)).squareRoot()
+  }
+}
