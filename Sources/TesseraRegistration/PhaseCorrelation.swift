@@ -15,8 +15,11 @@ import TesseraCore
 /// 3. each candidate and its wrap-around alternatives (on each axis `d` and `d − n`) is scored
 ///    by the normalised cross-correlation of `a` and `b` on the part they share under that shift
 ///    (requiring at least `minimumOverlap` of the region), and the best one wins;
-/// 4. the integer winner is refined to subpixel by a parabola through the correlation at ±1 voxel
-///    on each axis.
+/// 4. the integer winner is refined to subpixel by Gauss–Newton on a fixed support
+///    (``SubpixelRefinement``: cubic B-spline interpolant, gain and offset fitted jointly, both
+///    regions smoothed by a 1-voxel Gaussian), which moves to a neighbouring integer start when
+///    the optimum lies there and reports a per-axis standard deviation. On Fourier-shifted real
+///    patches its error stays below 0.01 voxel (tests: `SubpixelTests`).
 public struct PhaseCorrelation: Sendable {
   public var peaks: Int = 5
   /// Fraction of each side tapered by the Tukey window.
@@ -41,7 +44,8 @@ public struct PhaseCorrelation: Sendable {
     public var shift: [Double]
     /// The integer shift the subpixel one refines.
     public var integerShift: [Int]
-    /// Normalised cross-correlation at the integer shift (−1 … 1).
+    /// Correlation (−1 … 1) of `b` and the shifted `a`: of the subpixel fit on its support when
+    /// it succeeded, else the normalised cross-correlation at the integer shift.
     public var correlation: Double
     /// Number of voxels the two regions share under the shift.
     public var overlapVoxels: Int

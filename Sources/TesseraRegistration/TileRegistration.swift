@@ -215,7 +215,8 @@ public enum TileRegistration {
     let scale = (0..<rank).map { d in rank == 3 && d == 0 ? 1 : Double(factor) }
     let correction = (0..<rank).map { m.shift[$0] * scale[$0] - (Double(k[$0]) - delta[$0]) }
     let um = zip(correction, v).map { $0 * $1 }
-    let sigma = m.uncertainty.map { u in
+    // Per-axis standard deviation in the first tile's voxels (nil unless finite on every axis).
+    let sigma = m.uncertainty.flatMap { $0.allSatisfy(\.isFinite) ? $0 : nil }.map { u in
       (0..<rank).map { max(correlator.uncertaintyFloor, u[$0] * scale[$0] * v[$0] / fullVoxel[$0]) }
     }
     return Measurement(
