@@ -30,6 +30,8 @@ public struct PhaseCorrelation: Sendable {
   public var maxShift: [Double]?
   /// Smallest per-axis standard deviation a fit reports, voxels.
   public var uncertaintyFloor: Double = 0.02
+  /// Largest window (voxels) the subpixel fit reads; larger overlaps are cut to a centred window.
+  public var refinementVoxels: Int = 1 << 17
 
   public init(peaks: Int = 5, taper: Double = 0.2, minimumOverlap: Double = 0.25, maxShift: [Double]? = nil) {
     self.peaks = peaks
@@ -165,17 +167,61 @@ public struct PhaseCorrelation: Sendable {
     guard let integer = best else { return nil }
     // Subpixel: Gauss–Newton on a fixed support from the verified integer shift (moving to a
     // neighbouring integer start when the optimum lies there).
-    let refinement = SubpixelRefinement(a, b, floor: uncertaintyFloor)
-    let allowed: ([Int]) -> Bool = { shift in
+    // Large overlaps are refined on a centred window of at most `refinementVoxels` (the crops
+    // of b and of a under the start, a with room for the fit's ±1-voxel range): the precision
+    // left is far beyond what the rest of the pipeline can use, and the cost stays bounded.
+    let (cropB, cropA) = Self.refinementWindows(shape, start: integer.integerShift, limit: refinementVoxels)
+    let offset = (0..<n).map { cropB.lower[$0] - cropA.lower[$0] }  // d in the crops = d + offset
+    let refinement = SubpixelRefinement(
+      a.reboxed(Box(shape: shape)).extracting(cropA).reboxed(Box(shape: cropA.shape)),
+      b.reboxed(Box(shape: shape)).extracting(cropB).reboxed(Box(shape: cropB.shape)), floor: uncertaintyFloor)
+    let allowed: ([Int]) -> Bool = { local in
+      let shift = (0..<n).map { local[$0] - offset[$0] }
       if let maxShift, (0..<n).contains(where: { Double(abs(shift[$0])) > maxShift[$0] + 1 }) { return false }
       return enoughOverlap(shift)
     }
-    guard let fit = refinement.refine(from: integer.integerShift, allowed: allowed) else { return integer }
+    let localStart = (0..<n).map { integer.integerShift[$0] + offset[$0] }
+    guard var fit = refinement.refine(from: localStart, allowed: allowed) else { return integer }
+    fit.shift = (0..<n).map { fit.shift[$0] - Double(offset[$0]) }
     let start = fit.shift.map { Int($0.rounded()) }
     return Result(
       shift: fit.shift, integerShift: start, correlation: fit.correlation,
       overlapVoxels: (0..<n).reduce(1) { $0 * max(0, shape[$1] - abs(start[$1])) }, uncertainty: fit.sigma,
       integerCorrelation: integer.correlation)
+  }
+
+  /// The boxes of `b` and `a` (regions of `shape`) the subpixel fit reads for integer start `d0`:
+  /// b's part shared under d0, cut to a centred window of at most `limit` voxels (longest axes
+  /// first), and that window moved by d0 in a, grown by `SubpixelRefinement.margin` + 2 voxels
+  /// (within a).
+  static func refinementWindows(_ shape: [Int], start d0: [Int], limit: Int) -> (Box, Box) {
+    let n = shape.count
+    let lo = (0..<n).map { max(0, -d0[$0]) }
+    let hi = (0..<n).map { min(shape[$0], shape[$0] - d0[$0]) }
+    var extent = (0..<n).map { max(0, hi[$0] - lo[$0]) }
+    let smallest = 2 * SubpixelRefinement.margin + SubpixelRefinement.minimumSupport + 8
+    while extent.reduce(1, *) > limit {
+      var k = 0
+      for j in 1..<n where extent[j] > extent[k] { k = j }
+      guard extent[k] > smallest else { break }
+      let volume = Double(extent.reduce(1, *))
+      let scaled = Double(extent[k]) * Double(limit) / volume
+      let wanted = Int(scaled.rounded(.up))
+      extent[k] = max(smallest, min(extent[k] - 1, wanted))
+    }
+    let grow = SubpixelRefinement.margin + 2
+    var lowerB: [Int] = []
+    var upperB: [Int] = []
+    var lowerA: [Int] = []
+    var upperA: [Int] = []
+    for k in 0..<n {
+      let l = lo[k] + (hi[k] - lo[k] - extent[k]) / 2
+      lowerB.append(l)
+      upperB.append(l + extent[k])
+      lowerA.append(max(0, l + d0[k] - grow))
+      upperA.append(min(shape[k], l + extent[k] + d0[k] + grow))
+    }
+    return (Box(lower: lowerB, upper: upperB), Box(lower: lowerA, upper: upperA))
   }
 
   /// Mean-subtracted, Tukey-windowed copy of `region` into the FFT input, zero-padded.

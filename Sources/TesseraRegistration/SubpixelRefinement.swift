@@ -66,7 +66,8 @@ struct SubpixelRefinement {
   let coefficients: [Float]
   let floor: Double
 
-  /// Prepares `a` (its spline coefficients) and `b`, both made zero-mean (β absorbs offsets;
+  /// Prepares `a` (its spline coefficients) and `b` (shapes may differ: `b(x) ≈ a(x + d)` for x
+  /// in `b`), both made zero-mean (β absorbs offsets;
   /// Float sums stay accurate).
   init(_ a: VolumeBuffer<Float>, _ b: VolumeBuffer<Float>, floor: Double = 0.02) {
     func centred(_ v: VolumeBuffer<Float>) -> VolumeBuffer<Float> {
@@ -99,12 +100,13 @@ struct SubpixelRefinement {
   /// The support in `b` for integer start `d₀`, and which axes are refined.
   func support(_ d0: [Int]) -> (Box, [Bool]) {
     let shape = a.shape
+    let shapeB = b.shape
     var lower: [Int] = []
     var upper: [Int] = []
     var refined: [Bool] = []
     for k in 0..<shape.count {
       let lo = max(0, -d0[k])
-      let hi = min(shape[k], shape[k] - d0[k])
+      let hi = min(shapeB[k], shape[k] - d0[k])
       // The full margin where the axis affords it, else down to 2 (the cubic kernel's reach).
       let margin = min(Self.margin, (hi - lo - Self.minimumSupport) / 2)
       if margin >= 2 {
@@ -179,19 +181,30 @@ struct SubpixelRefinement {
     let count = bs.count
     let c = m.columns
     // Scores per parameter: (α·∂â/∂x_k)·r for the refined axes, â·r, r.
-    var scores = [[Double]](repeating: [Double](repeating: 0, count: count), count: c)
-    for i in 0..<count {
-      let r = Double(bs[i]) - alpha * Double(s.value[i]) - beta
-      for (p, k) in m.refinedAxes.enumerated() { scores[p][i] = alpha * Double(s.gradient[k][i]) * r }
-      scores[c - 2][i] = Double(s.value[i]) * r
-      scores[c - 1][i] = r
+    var residual = [Double](repeating: 0, count: count)
+    for i in 0..<count { residual[i] = Double(bs[i]) - alpha * Double(s.value[i]) - beta }
+    var scores: [[Double]] = []
+    for k in m.refinedAxes {
+      let g = s.gradient[k]
+      var score = [Double](repeating: 0, count: count)
+      for i in 0..<count { score[i] = alpha * Double(g[i]) * residual[i] }
+      scores.append(score)
     }
+    var valueScore = [Double](repeating: 0, count: count)
+    for i in 0..<count { valueScore[i] = Double(s.value[i]) * residual[i] }
+    scores.append(valueScore)
+    scores.append(residual)
     let factors = scores.map { Self.effectiveSampleFactor($0, shape: shape) }
     var sandwich = [Double](repeating: 0, count: c * c)
     for p in 0..<c {
       for q in p..<c {
-        var sum = 0.0
-        for i in 0..<count { sum += scores[p][i] * scores[q][i] }
+        let sum = scores[p].withUnsafeBufferPointer { u in
+          scores[q].withUnsafeBufferPointer { v in
+            var total = 0.0
+            for i in 0..<count { total += u[i] * v[i] }
+            return total
+          }
+        }
         sandwich[p * c + q] = sum * (factors[p] * factors[q]).squareRoot()
         sandwich[q * c + p] = sandwich[p * c + q]
       }
@@ -333,6 +346,18 @@ struct SubpixelRefinement {
     input.withUnsafeBufferPointer { src in
       out.withUnsafeMutableBufferPointer { dst in
         taps.withUnsafeBufferPointer { w in
+          if inner == 1 {
+            // Along contiguous rows: tap by tap over the whole row (vectorises).
+            for o in 0..<outer {
+              let target = dst.baseAddress! + o * length
+              for j in 0..<w.count {
+                let weight = w[j]
+                let source = src.baseAddress! + o * m + j
+                for i in 0..<length { target[i] += weight * source[i] }
+              }
+            }
+            return
+          }
           for o in 0..<outer {
             for i in 0..<length {
               let target = dst.baseAddress! + (o * length + i) * inner
@@ -401,23 +426,31 @@ struct SubpixelRefinement {
       let inner = shape[(k + 1)...].reduce(1, *)
       // Causal initialisation over the first terms while z^j matters (|z|^j < 1e-10).
       let horizon = min(m, 18)
+      // Whole rows across the inner axes at once (vectorised, cache-friendly); the recursion
+      // runs along axis k.
       c.withUnsafeMutableBufferPointer { p in
-        var line = [Double](repeating: 0, count: m)
+        var first = [Double](repeating: 0, count: inner)
         for o in 0..<outer {
-          for q in 0..<inner {
-            let base = o * m * inner + q
-            for i in 0..<m { line[i] = 6 * p[base + i * inner] }
-            var sum = line[0]
-            var zj = z
-            for j in 1..<horizon {
-              sum += zj * line[j]
-              zj *= z
-            }
-            line[0] = sum
-            for i in 1..<m { line[i] += z * line[i - 1] }
-            line[m - 1] = (z / (z * z - 1)) * (line[m - 1] + z * line[m - 2])
-            for i in stride(from: m - 2, through: 0, by: -1) { line[i] = z * (line[i + 1] - line[i]) }
-            for i in 0..<m { p[base + i * inner] = line[i] }
+          let base = p.baseAddress! + o * m * inner
+          for i in 0..<(m * inner) { base[i] *= 6 }
+          for q in 0..<inner { first[q] = base[q] }
+          var zj = z
+          for j in 1..<horizon {
+            let row = base + j * inner
+            for q in 0..<inner { first[q] += zj * row[q] }
+            zj *= z
+          }
+          for q in 0..<inner { base[q] = first[q] }
+          for i in 1..<m {
+            let (row, previous) = (base + i * inner, base + (i - 1) * inner)
+            for q in 0..<inner { row[q] += z * previous[q] }
+          }
+          let last = base + (m - 1) * inner
+          let beforeLast = base + (m - 2) * inner
+          for q in 0..<inner { last[q] = (z / (z * z - 1)) * (last[q] + z * beforeLast[q]) }
+          for i in stride(from: m - 2, through: 0, by: -1) {
+            let (row, next) = (base + i * inner, base + (i + 1) * inner)
+            for q in 0..<inner { row[q] = z * (next[q] - row[q]) }
           }
         }
       }
@@ -450,73 +483,28 @@ struct SubpixelRefinement {
       let c = columns
       count = Double(bs.count)
       let g = refinedAxes.count
+      let total = bs.count
+      // The residual, then every sum as a SIMD dot product (Float lanes over pieces of 4096,
+      // Double across pieces).
+      var residual = [Float](repeating: 0, count: total)
       let (fa, fb) = (Float(alpha), Float(beta))
-      let rows = UnsafeMutableBufferPointer<UnsafePointer<Float>>.allocate(capacity: max(1, g))
-      defer { rows.deallocate() }
-      // The gradients stay alive (s) while their pointers are used below.
-      var holders: [[Float]] = refinedAxes.map { s.gradient[$0] }
+      for i in 0..<total { residual[i] = bs[i] - fa * s.value[i] - fb }
+      var fields: [[Float]] = refinedAxes.map { s.gradient[$0] }
+      fields.append(s.value)
       var products = [Double](repeating: 0, count: c * c)
       var residualProducts = [Double](repeating: 0, count: c)
-      var (ssr, v, vv, b, bb, vb) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-      let total = bs.count
-      func accumulate(_ gp: [UnsafePointer<Float>], _ xs: UnsafePointer<Float>, _ ys: UnsafePointer<Float>) {
-        for p in 0..<g { rows[p] = gp[p] }
-        // Float sums over pieces of 4096 voxels, Double across pieces.
-        var pp = [Float](repeating: 0, count: c * c)
-        var pr = [Float](repeating: 0, count: c)
-        pp.withUnsafeMutableBufferPointer { pp in
-          pr.withUnsafeMutableBufferPointer { pr in
-            var start = 0
-            while start < total {
-              let end = min(total, start + 4096)
-              for i in 0..<(c * c) { pp[i] = 0 }
-              for i in 0..<c { pr[i] = 0 }
-              var (sr, sv, svv, sb, sbb, svb): (Float, Float, Float, Float, Float, Float) = (0, 0, 0, 0, 0, 0)
-              for i in start..<end {
-                let y = ys[i]
-                let x = xs[i]
-                let r = y - fa * x - fb
-                sr += r * r
-                sv += x
-                svv += x * x
-                sb += y
-                sbb += y * y
-                svb += x * y
-                for p in 0..<g {
-                  let xp = rows[p][i]
-                  pr[p] += xp * r
-                  for q in p..<g { pp[p * c + q] += xp * rows[q][i] }
-                  pp[p * c + g] += xp * x
-                  pp[p * c + g + 1] += xp
-                }
-                pr[g] += x * r
-                pr[g + 1] += r
-              }
-              for i in 0..<(c * c) { products[i] += Double(pp[i]) }
-              for i in 0..<c { residualProducts[i] += Double(pr[i]) }
-              ssr += Double(sr)
-              v += Double(sv)
-              vv += Double(svv)
-              b += Double(sb)
-              bb += Double(sbb)
-              vb += Double(svb)
-              start = end
-            }
-          }
-        }
+      for p in 0...g {
+        for q in p...g { products[p * c + q] = Self.dot(fields[p], fields[q]) }
+        products[p * c + g + 1] = Self.sum(fields[p])
+        residualProducts[p] = Self.dot(fields[p], residual)
       }
-      // Pointers to every gradient, then the values and b.
-      func withGradients(_ k: Int, _ acc: [UnsafePointer<Float>]) {
-        if k == g {
-          s.value.withUnsafeBufferPointer { xs in
-            bs.withUnsafeBufferPointer { ys in accumulate(acc, xs.baseAddress!, ys.baseAddress!) }
-          }
-          return
-        }
-        holders[k].withUnsafeBufferPointer { withGradients(k + 1, acc + [$0.baseAddress!]) }
-      }
-      withGradients(0, [])
-      holders.removeAll()
+      residualProducts[g + 1] = Self.sum(residual)
+      let ssr = Self.dot(residual, residual)
+      let v = products[g * c + g + 1]
+      let vv = products[g * c + g]
+      let b = Self.sum(bs)
+      let bb = Self.dot(bs, bs)
+      let vb = Self.dot(s.value, bs)
       products[g * c + g] = vv
       products[g * c + g + 1] = v
       products[(g + 1) * c + g + 1] = count
@@ -527,6 +515,37 @@ struct SubpixelRefinement {
       self.residualProducts = residualProducts
       (self.ssr, self.v, self.vv, self.b, self.bb, self.vb) = (ssr, v, vv, b, bb, vb)
     }
+
+    /// Σ uᵢvᵢ: Float in 8 SIMD lanes over pieces of 4096, Double across pieces.
+    static func dot(_ u: [Float], _ v: [Float]) -> Double {
+      u.withUnsafeBufferPointer { u in
+        v.withUnsafeBufferPointer { v in
+          var total = 0.0
+          var start = 0
+          while start < u.count {
+            let end = min(u.count, start + 4096)
+            var lanes = SIMD8<Float>()
+            var i = start
+            while i + 8 <= end {
+              let x = UnsafeRawPointer(u.baseAddress! + i).loadUnaligned(as: SIMD8<Float>.self)
+              let y = UnsafeRawPointer(v.baseAddress! + i).loadUnaligned(as: SIMD8<Float>.self)
+              lanes += x * y
+              i += 8
+            }
+            var rest = Double(lanes.sum())
+            while i < end {
+              rest += Double(u[i]) * Double(v[i])
+              i += 1
+            }
+            total += rest
+            start = end
+          }
+          return total
+        }
+      }
+    }
+
+    static func sum(_ u: [Float]) -> Double { u.withUnsafeBufferPointer { PhaseCorrelation.sum($0) } }
 
     /// JᵀJ for the parameters (refined shifts, α, β): the shift columns are α·∇â.
     func normal(alpha: Double) -> [Double] {
