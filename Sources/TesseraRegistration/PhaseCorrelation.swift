@@ -192,7 +192,7 @@ public struct PhaseCorrelation: Sendable {
 
   /// The boxes of `b` and `a` (regions of `shape`) the subpixel fit reads for integer start `d0`:
   /// b's part shared under d0, cut to a centred window of at most `limit` voxels (longest axes
-  /// first), and that window moved by d0 in a, grown by `SubpixelRefinement.margin` + 2 voxels
+  /// first, none below 2·margin + 11), and that window moved by d0 in a, grown by `SubpixelRefinement.margin` + 2 voxels
   /// (within a).
   static func refinementWindows(_ shape: [Int], start d0: [Int], limit: Int) -> (Box, Box) {
     let n = shape.count
@@ -200,14 +200,12 @@ public struct PhaseCorrelation: Sendable {
     let hi = (0..<n).map { min(shape[$0], shape[$0] - d0[$0]) }
     var extent = (0..<n).map { max(0, hi[$0] - lo[$0]) }
     let smallest = 2 * SubpixelRefinement.margin + SubpixelRefinement.minimumSupport + 8
+    // One voxel off the longest axis at a time, so the window stays as balanced as the overlap.
     while extent.reduce(1, *) > limit {
       var k = 0
       for j in 1..<n where extent[j] > extent[k] { k = j }
       guard extent[k] > smallest else { break }
-      let volume = Double(extent.reduce(1, *))
-      let scaled = Double(extent[k]) * Double(limit) / volume
-      let wanted = Int(scaled.rounded(.up))
-      extent[k] = max(smallest, min(extent[k] - 1, wanted))
+      extent[k] -= 1
     }
     let grow = SubpixelRefinement.margin + 2
     var lowerB: [Int] = []

@@ -312,7 +312,7 @@ public enum TileRegistration {
   ///
   /// Each link i → j with measured shift m and per-axis standard deviation σ (its own, or
   /// ``RegistrationOptions/defaultUncertainty``) contributes `(t_j − t_i − m)² / σ²` per axis
-  /// (``leastSquares(_:_:_:rank:sigma:)``). After each solve the rejection looks at the links
+  /// (``WeightedGraph``). After each solve the rejection looks at the links
   /// with the largest normalised residuals `√Σₖ(rₖ/σₖ)²` (at most `candidates` of them) and for
   /// each computes its leave-one-out disagreement: the difference between its measurement and the
   /// path through all the other links, `eₖ = rₖ / (1 − hₖ)`, where `hₖ = wₖ·Rₖ` is the link's

@@ -19,12 +19,14 @@ import Testing
   }
 
   /// Largest |error| of the estimator over shifts whose fractions sweep 0 … 7/8.
-  static func worstError(_ v: VolumeBuffer<Float>, _ box: Box, shifts: [[Double]]) throws -> Double {
+  static func worstError(
+    _ v: VolumeBuffer<Float>, _ box: Box, shifts: [[Double]], correlator: PhaseCorrelation = PhaseCorrelation()
+  ) throws -> Double {
     let plans = FFTPlanCache()
     var worst = 0.0
     for shift in shifts {
       let (a, b) = Self.pair(v, box, shift: shift)
-      let r = try #require(PhaseCorrelation().measure(a, b, plans: plans))
+      let r = try #require(correlator.measure(a, b, plans: plans))
       let e = zip(r.shift, shift).map { abs($0 - $1) }.max()!
       #expect(r.uncertainty != nil)
       worst = max(worst, e)
@@ -43,6 +45,23 @@ import Testing
     let worst = try Self.worstError(slice, Box(lower: [20, 20], upper: [68, 68]), shifts: shifts)
     print("2D real patch: worst subpixel error \(worst) voxels")
     #expect(worst < 0.005)
+  }
+
+  /// Overlaps larger than `refinementVoxels` are refined on a centred window: still exact.
+  @Test func largeOverlapsAreRefinedOnAWindow() throws {
+    let nuclei = try RealTexture.load("nuclei_crop")
+    let slice = RealTexture.sampled(nuclei, Box(lower: [20, 0, 0], upper: [21, 96, 96]), step: [1, 1, 1])
+      .reboxed(Box(shape: [96, 96]))
+    var correlator = PhaseCorrelation()
+    correlator.refinementVoxels = 600  // a 24×25 window of the 43×43 shared part
+    let (windowB, windowA) = PhaseCorrelation.refinementWindows([48, 48], start: [2, -3], limit: 600)
+    #expect(windowB.volume <= 600 && windowB.shape.allSatisfy { $0 >= 20 })
+    #expect(Box(shape: [48, 48]).contains(windowA) && Box(shape: [48, 48]).contains(windowB))
+    let shifts = [[2.375, -2.75], [-1.625, 0.5], [0.125, 3.875]]
+    let worst = try Self.worstError(
+      slice, Box(lower: [20, 20], upper: [68, 68]), shifts: shifts, correlator: correlator)
+    print("windowed refinement: worst subpixel error \(worst) voxels")
+    #expect(worst < 0.01)
   }
 
   /// The same in 3D on an anisotropic crop (a CT volume sampled every third slice in z, so z is
