@@ -56,7 +56,7 @@ let package = Package(
     .testTarget(name: "TesseraCoreTests", dependencies: ["TesseraCore"]),
     .testTarget(name: "TesseraIOTests", dependencies: ["TesseraIO", "TesseraCore"]),
     .testTarget(
-      name: "TesseraRegistrationTests", dependencies: ["TesseraRegistration", "TesseraCore"]),
+      name: "TesseraRegistrationTests", dependencies: ["TesseraRegistration", "TesseraCore", "TesseraIO"]),
     .testTarget(name: "TesseraFusionTests", dependencies: ["TesseraFusion", "TesseraCore"]),
     .testTarget(name: "TesseraTests", dependencies: ["Tessera"]),
   ],

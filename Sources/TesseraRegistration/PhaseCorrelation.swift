@@ -15,8 +15,11 @@ import TesseraCore
 /// 3. each candidate and its wrap-around alternatives (on each axis `d` and `d − n`) is scored
 ///    by the normalised cross-correlation of `a` and `b` on the part they share under that shift
 ///    (requiring at least `minimumOverlap` of the region), and the best one wins;
-/// 4. the integer winner is refined to subpixel by a parabola through the correlation at ±1 voxel
-///    on each axis.
+/// 4. the integer winner is refined to subpixel by Gauss–Newton on a fixed support
+///    (``SubpixelRefinement``: cubic B-spline interpolant, gain and offset fitted jointly, both
+///    regions smoothed by a 1-voxel Gaussian), which moves to a neighbouring integer start when
+///    the optimum lies there and reports a per-axis standard deviation. On Fourier-shifted real
+///    patches its error stays below 0.01 voxel (tests: `SubpixelTests`).
 public struct PhaseCorrelation: Sendable {
   public var peaks: Int = 5
   /// Fraction of each side tapered by the Tukey window.
@@ -25,6 +28,10 @@ public struct PhaseCorrelation: Sendable {
   public var minimumOverlap: Double = 0.25
   /// Largest |shift| per axis (voxels) a candidate may have; nil for any.
   public var maxShift: [Double]?
+  /// Smallest per-axis standard deviation a fit reports, voxels.
+  public var uncertaintyFloor: Double = 0.02
+  /// Largest window (voxels) the subpixel fit reads; larger overlaps are cut to a centred window.
+  public var refinementVoxels: Int = 1 << 17
 
   public init(peaks: Int = 5, taper: Double = 0.2, minimumOverlap: Double = 0.25, maxShift: [Double]? = nil) {
     self.peaks = peaks
@@ -39,10 +46,16 @@ public struct PhaseCorrelation: Sendable {
     public var shift: [Double]
     /// The integer shift the subpixel one refines.
     public var integerShift: [Int]
-    /// Normalised cross-correlation at the integer shift (−1 … 1).
+    /// Correlation (−1 … 1) of `b` and the shifted `a`: of the subpixel fit on its support when
+    /// it succeeded, else the normalised cross-correlation at the integer shift.
     public var correlation: Double
     /// Number of voxels the two regions share under the shift.
     public var overlapVoxels: Int
+    /// Per-axis standard deviation of `shift` (voxels) from the subpixel fit; nil when the fit
+    /// failed and `shift` is the integer one.
+    public var uncertainty: [Double]? = nil
+    /// Normalised cross-correlation at the verified integer shift.
+    public var integerCorrelation: Double? = nil
   }
 
   /// Measures the shift between `a` and `b` (same shape). Returns nil when no candidate keeps
@@ -151,39 +164,62 @@ public struct PhaseCorrelation: Sendable {
         }
       }
     }
-    guard var result = best else { return nil }
-    // The correlation surface of smooth images can put the peak a voxel off: climb the NCC to
-    // its local maximum from the best candidate.
-    var improved = true
-    while improved {
-      improved = false
-      for d in 0..<n {
-        for step in [-1, 1] {
-          var shift = result.integerShift
-          shift[d] += step
-          guard tried.insert(shift).inserted else { continue }
-          if let maxShift, Double(abs(shift[d])) > maxShift[d] { continue }
-          guard enoughOverlap(shift), let (r, count) = score(shift), r > result.correlation else { continue }
-          result = Result(shift: shift.map(Double.init), integerShift: shift, correlation: r, overlapVoxels: count)
-          improved = true
-        }
-      }
+    guard let integer = best else { return nil }
+    // Subpixel: Gauss–Newton on a fixed support from the verified integer shift (moving to a
+    // neighbouring integer start when the optimum lies there).
+    // Large overlaps are refined on a centred window of at most `refinementVoxels` (the crops
+    // of b and of a under the start, a with room for the fit's ±1-voxel range): the precision
+    // left is far beyond what the rest of the pipeline can use, and the cost stays bounded.
+    let (cropB, cropA) = Self.refinementWindows(shape, start: integer.integerShift, limit: refinementVoxels)
+    let offset = (0..<n).map { cropB.lower[$0] - cropA.lower[$0] }  // d in the crops = d + offset
+    let refinement = SubpixelRefinement(
+      a.reboxed(Box(shape: shape)).extracting(cropA).reboxed(Box(shape: cropA.shape)),
+      b.reboxed(Box(shape: shape)).extracting(cropB).reboxed(Box(shape: cropB.shape)), floor: uncertaintyFloor)
+    let allowed: ([Int]) -> Bool = { local in
+      let shift = (0..<n).map { local[$0] - offset[$0] }
+      if let maxShift, (0..<n).contains(where: { Double(abs(shift[$0])) > maxShift[$0] + 1 }) { return false }
+      return enoughOverlap(shift)
     }
-    // Subpixel: parabola through the NCC at ±1 voxel per axis.
-    for d in 0..<n where shape[d] > 2 {
-      var minus = result.integerShift
-      var plus = result.integerShift
-      minus[d] -= 1
-      plus[d] += 1
-      guard let (rm, _) = score(minus), let (rp, _) = score(plus) else { continue }
-      let r0 = result.correlation
-      let denominator = rm - 2 * r0 + rp
-      if denominator < 0 {
-        let offset = 0.5 * (rm - rp) / denominator
-        if abs(offset) <= 0.5 { result.shift[d] += offset }
-      }
+    let localStart = (0..<n).map { integer.integerShift[$0] + offset[$0] }
+    guard var fit = refinement.refine(from: localStart, allowed: allowed) else { return integer }
+    fit.shift = (0..<n).map { fit.shift[$0] - Double(offset[$0]) }
+    let start = fit.shift.map { Int($0.rounded()) }
+    return Result(
+      shift: fit.shift, integerShift: start, correlation: fit.correlation,
+      overlapVoxels: (0..<n).reduce(1) { $0 * max(0, shape[$1] - abs(start[$1])) }, uncertainty: fit.sigma,
+      integerCorrelation: integer.correlation)
+  }
+
+  /// The boxes of `b` and `a` (regions of `shape`) the subpixel fit reads for integer start `d0`:
+  /// b's part shared under d0, cut to a centred window of at most `limit` voxels (longest axes
+  /// first, none below 2·margin + 11), and that window moved by d0 in a, grown by `SubpixelRefinement.margin` + 2 voxels
+  /// (within a).
+  static func refinementWindows(_ shape: [Int], start d0: [Int], limit: Int) -> (Box, Box) {
+    let n = shape.count
+    let lo = (0..<n).map { max(0, -d0[$0]) }
+    let hi = (0..<n).map { min(shape[$0], shape[$0] - d0[$0]) }
+    var extent = (0..<n).map { max(0, hi[$0] - lo[$0]) }
+    let smallest = 2 * SubpixelRefinement.margin + SubpixelRefinement.minimumSupport + 8
+    // One voxel off the longest axis at a time, so the window stays as balanced as the overlap.
+    while extent.reduce(1, *) > limit {
+      var k = 0
+      for j in 1..<n where extent[j] > extent[k] { k = j }
+      guard extent[k] > smallest else { break }
+      extent[k] -= 1
     }
-    return result
+    let grow = SubpixelRefinement.margin + 2
+    var lowerB: [Int] = []
+    var upperB: [Int] = []
+    var lowerA: [Int] = []
+    var upperA: [Int] = []
+    for k in 0..<n {
+      let l = lo[k] + (hi[k] - lo[k] - extent[k]) / 2
+      lowerB.append(l)
+      upperB.append(l + extent[k])
+      lowerA.append(max(0, l + d0[k] - grow))
+      upperA.append(min(shape[k], l + extent[k] + d0[k] + grow))
+    }
+    return (Box(lower: lowerB, upper: upperB), Box(lower: lowerA, upper: upperA))
   }
 
   /// Mean-subtracted, Tukey-windowed copy of `region` into the FFT input, zero-padded.

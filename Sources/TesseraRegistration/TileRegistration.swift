@@ -19,10 +19,18 @@ public struct RegistrationOptions: Sendable {
   /// Bytes of decoded input blocks kept while registering (default: a quarter of physical memory,
   /// at most 4 GiB). Neighbouring pairs share chunks of a tile, so each is decoded once.
   public var memoryBytes: Int = Int(min(ProcessInfo.processInfo.physicalMemory / 4, 4 << 30))
-  /// Global solve: reject the worst link while its residual exceeds both this multiple of the
-  /// mean residual and `absoluteResidual` voxels.
-  public var relativeResidual: Double = 2.5
-  public var absoluteResidual: Double = 3.5
+  /// Global solve: the worst link is dropped while its leave-one-out disagreement with the other
+  /// links exceeds both this many standard deviations (its own and the path's, combined)…
+  public var maxNormalizedResidual: Double = 4
+  /// …and this many voxels.
+  public var minDiscrepancy: Double = 0.5
+  /// Standard deviation (voxels, per axis) assumed for links that carry none of their own.
+  public var defaultUncertainty: Double = 0.25
+  /// Tiles all of whose accepted links are less certain than this (voxels, on some axis) are
+  /// reported as weakly linked.
+  public var weakUncertainty: Double = 0.25
+  /// Smallest per-axis standard deviation a pairwise measurement reports, voxels.
+  public var uncertaintyFloor: Double = 0.02
 
   public init(maxShift: [Double]) { self.maxShift = maxShift }
 }
@@ -37,10 +45,16 @@ public struct RegistrationLink: Sendable, Codable, Hashable {
   public var shiftUm: [Double]?
   public var correlation: Double?
   public var accepted: Bool
-  /// Why the link was rejected (nil when accepted).
+  /// Why the link was kept or rejected.
   public var reason: String?
   /// Residual of the link after the global solve, voxels.
   public var residualVoxels: Double?
+  /// Per-axis standard deviation of the measured shift, voxels (from the pair's own fit; nil if
+  /// none: the solve then assumes ``RegistrationOptions/defaultUncertainty``).
+  public var uncertaintyVoxels: [Double]? = nil
+  /// The residual in units of its standard deviation, √Σₖ(rₖ/σₖ)²; for links the rejection
+  /// examined, the leave-one-out (studentized) value.
+  public var normalizedResidual: Double? = nil
 }
 
 /// One tile's outcome.
@@ -64,6 +78,9 @@ public struct RegistrationReport: Sendable, Codable {
   public var rejected: Int
   public var maxResidualVoxels: Double
   public var rmsResidualVoxels: Double
+  /// Solved tiles whose position rests on weak links only (every accepted link touching them
+  /// has a standard deviation above ``RegistrationOptions/weakUncertainty`` on some axis).
+  public var weaklyLinkedTiles: [Int] = []
 }
 
 /// Translation registration of tiles: pairwise phase correlation on the overlaps, then a global
@@ -135,8 +152,10 @@ public enum TileRegistration {
     let workspaces = Pool { PairWorkspace() }
     let results = Locked([Measurement?](repeating: nil, count: overlaps.count))
     let done = Locked(0)
-    let correlator = PhaseCorrelation(
+    var configured = PhaseCorrelation(
       peaks: options.peaks, maxShift: options.maxShift.map { $0 / Double(options.downsample) })
+    configured.uncertaintyFloor = options.uncertaintyFloor
+    let correlator = configured
     try Parallel.forEach(overlaps.count, threads: options.threads) { i in
       let o = overlaps[i]
       let m = try measure(
@@ -161,6 +180,7 @@ public enum TileRegistration {
         link.shiftVoxels = m.voxels
         link.shiftUm = m.um
         link.correlation = m.correlation
+        link.uncertaintyVoxels = m.uncertainty
         if m.correlation < options.minCorrelation {
           link.reason = String(
             format: "correlation %.3f below --min-correlation %.2f", m.correlation, options.minCorrelation)
@@ -177,6 +197,8 @@ public enum TileRegistration {
     var voxels: [Double]
     var um: [Double]
     var correlation: Double
+    /// Per-axis standard deviation, voxels of the first tile's views.
+    var uncertainty: [Double]?
   }
 
   /// Phase correlation of one pair on their overlap at the stated positions.
@@ -218,7 +240,12 @@ public enum TileRegistration {
     let scale = (0..<rank).map { d in rank == 3 && d == 0 ? 1 : Double(factor) }
     let correction = (0..<rank).map { m.shift[$0] * scale[$0] - (Double(k[$0]) - delta[$0]) }
     let um = zip(correction, v).map { $0 * $1 }
-    return Measurement(voxels: zip(um, fullVoxel).map { $0 / $1 }, um: um, correlation: m.correlation)
+    // Per-axis standard deviation in the first tile's voxels (nil unless finite on every axis).
+    let sigma = m.uncertainty.flatMap { $0.allSatisfy(\.isFinite) ? $0 : nil }.map { u in
+      (0..<rank).map { max(correlator.uncertaintyFloor, u[$0] * scale[$0] * v[$0] / fullVoxel[$0]) }
+    }
+    return Measurement(
+      voxels: zip(um, fullVoxel).map { $0 / $1 }, um: um, correlation: m.correlation, uncertainty: sigma)
   }
 
   /// The view as seen at its stored pyramid level with downsampling `factor` in y and x (and in z
@@ -304,36 +331,93 @@ public enum TileRegistration {
     return result
   }
 
-  /// Global weighted least squares for one translation per tile, with iterative rejection of the
-  /// worst link (never disconnecting a tile), then neighbours' average for tiles without links.
+  /// Global weighted least squares for one translation per tile, with iterative rejection of
+  /// links that disagree with the others (never disconnecting a tile), then neighbours' average
+  /// for tiles without links.
+  ///
+  /// Each link i → j with measured shift m and per-axis standard deviation σ (its own, or
+  /// ``RegistrationOptions/defaultUncertainty``) contributes `(t_j − t_i − m)² / σ²` per axis
+  /// (``WeightedGraph``). After each solve the rejection looks at the links
+  /// with the largest normalised residuals `√Σₖ(rₖ/σₖ)²` (at most `candidates` of them) and for
+  /// each computes its leave-one-out disagreement: the difference between its measurement and the
+  /// path through all the other links, `eₖ = rₖ / (1 − hₖ)`, where `hₖ = wₖ·Rₖ` is the link's
+  /// leverage (its weight times the effective resistance between its tiles, one sparse solve),
+  /// and the studentized value `zₖ = rₖ / (σₖ √(1 − hₖ))`, which compares eₖ with the link's σ
+  /// and the path's together (Cook & Weisberg, "Residuals and influence in regression", 1982).
+  /// A link with `z = √Σₖzₖ² > maxNormalizedResidual` and `|e| > minDiscrepancy` voxels is dropped
+  /// (of several within 10 % of the largest z, the least certain — in a single loop every link
+  /// disagrees equally and the weakest is the likeliest culprit), unless dropping it would
+  /// disconnect its tiles (a bridge, h = 1, cannot be checked), and the solve repeats. The order of
+  /// operations is fixed, so the result is deterministic; each round costs (1 + candidates) sparse
+  /// solves per axis, independent of the number of links.
   static func solve(
     tiles: [Int], links input: [RegistrationLink], rank: Int, voxel: [Double], options: RegistrationOptions,
-    overlaps: [TileOverlap]
+    overlaps: [TileOverlap], candidates: Int = 4
   ) -> RegistrationReport {
     var links = input
     let index = Dictionary(uniqueKeysWithValues: tiles.enumerated().map { ($1, $0) })
+    // Per link, per axis: standard deviation in voxels.
+    let sigma: [[Double]] = links.map { l in
+      if let u = l.uncertaintyVoxels, u.count == rank, u.allSatisfy({ $0.isFinite && $0 > 0 }) { return u }
+      return [Double](repeating: options.defaultUncertainty, count: rank)
+    }
     var corrections = [[Double]](repeating: [Double](repeating: 0, count: rank), count: tiles.count)
+    var residuals = [[Double]](repeating: [], count: links.count)
+    var rounds = 0
     while true {
       let active = links.indices.filter { links[$0].accepted }
-      corrections = leastSquares(tiles.count, active.map { links[$0] }, index, rank: rank)
-      // Residuals in voxels.
-      var total = 0.0
-      for l in active {
-        let (i, j) = (index[links[l].tiles[0]]!, index[links[l].tiles[1]]!)
+      let sigmaUm = active.map { l in (0..<rank).map { sigma[l][$0] * voxel[$0] } }
+      let system = WeightedGraph(tiles.count, active.map { links[$0] }, index, rank: rank, sigma: sigmaUm)
+      corrections = system.solve(active.map { links[$0].shiftUm! })
+      var chi = [Double](repeating: 0, count: links.count)
+      for (a, l) in active.enumerated() {
+        let (i, j) = system.pairs[a]
         let r = (0..<rank).map { d in (corrections[j][d] - corrections[i][d] - links[l].shiftUm![d]) / voxel[d] }
-        let norm = r.map { $0 * $0 }.reduce(0, +).squareRoot()
-        links[l].residualVoxels = norm
-        total += norm
+        residuals[l] = r
+        links[l].residualVoxels = r.map { $0 * $0 }.reduce(0, +).squareRoot()
+        var c2 = 0.0
+        for d in 0..<rank { c2 += r[d] * r[d] / (sigma[l][d] * sigma[l][d]) }
+        chi[l] = c2.squareRoot()
+        links[l].normalizedResidual = chi[l]
+        links[l].reason = String(
+          format: "kept: residual %.3f voxels (%.1f σ)", links[l].residualVoxels!, chi[l])
       }
-      // The worst link whose removal keeps its tiles connected (checked in order of residual, so
-      // usually only for the first).
-      let byResidual = active.sorted { (links[$0].residualVoxels!, $1) > (links[$1].residualVoxels!, $0) }
-      guard let w = byResidual.first(where: { !disconnects($0, links, tiles.count, index) }) else { break }
-      let r = links[w].residualVoxels!
-      let mean = total / Double(active.count)
-      guard r > options.relativeResidual * mean, r > options.absoluteResidual else { break }
-      links[w].accepted = false
-      links[w].reason = String(format: "residual %.2f voxels after the global solve (mean %.2f)", r, mean)
+      guard rounds < active.count else { break }
+      rounds += 1
+      // Leave-one-out checks of the links with the largest normalised residuals.
+      let position = Dictionary(uniqueKeysWithValues: active.enumerated().map { ($1, $0) })
+      let ranked = active.sorted { (chi[$0], $1) > (chi[$1], $0) }.prefix(candidates)
+      var suspects: [(link: Int, z: Double, discrepancy: Double)] = []
+      for l in ranked where chi[l] > 0 {
+        let h = system.leverage(position[l]!)
+        guard h.allSatisfy({ $0 < 1 - 1e-6 }) else { continue }  // a bridge: no other path
+        let r = residuals[l]
+        var z2 = 0.0
+        var e2 = 0.0
+        for d in 0..<rank {
+          let s2 = sigma[l][d] * sigma[l][d]
+          z2 += r[d] * r[d] / (s2 * (1 - h[d]))
+          let e = r[d] / (1 - h[d])
+          e2 += e * e
+        }
+        let (z, e) = (z2.squareRoot(), e2.squareRoot())
+        links[l].normalizedResidual = z
+        links[l].reason = String(
+          format: "kept: residual %.3f voxels, differs from the path through the other links by %.3f voxels (%.1f σ)",
+          links[l].residualVoxels!, e, z)
+        if z > options.maxNormalizedResidual, e > options.minDiscrepancy { suspects.append((l, z, e)) }
+      }
+      let largest = suspects.map(\.z).max() ?? 0
+      // Of the suspects close to the largest z, the least certain (largest Σσ²) first.
+      let order = suspects.filter { $0.z >= 0.9 * largest }.sorted { p, q in
+        let (sp, sq) = (sigma[p.link].map { $0 * $0 }.reduce(0, +), sigma[q.link].map { $0 * $0 }.reduce(0, +))
+        return (sp, p.z, q.link) > (sq, q.z, p.link)
+      }
+      guard let worst = order.first(where: { !disconnects($0.link, links, tiles.count, index) }) else { break }
+      links[worst.link].accepted = false
+      links[worst.link].reason = String(
+        format: "dropped: differs from the path through the other links by %.2f voxels (%.1f σ)", worst.discrepancy,
+        worst.z)
     }
     // Tiles without accepted links: stated position plus the mean correction of overlapping
     // neighbours that have one.
@@ -355,98 +439,166 @@ public enum TileRegistration {
         source[i] = "from neighbours"
       }
     }
-    let accepted = links.filter(\.accepted)
-    let residuals = accepted.compactMap(\.residualVoxels)
+    let accepted = links.indices.filter { links[$0].accepted }
+    let residualNorms = accepted.compactMap { links[$0].residualVoxels }
+    var byTile: [Int: [Int]] = [:]
+    for l in accepted { for t in links[l].tiles { byTile[t, default: []].append(l) } }
     let tileReports = tiles.enumerated().map { i, t in
-      let mine = accepted.filter { $0.tiles.contains(t) }
+      let mine = byTile[t] ?? []
       return TileCorrection(
         tile: t, correctionUm: corrections[i], links: mine.count,
-        maxResidualVoxels: mine.compactMap(\.residualVoxels).max() ?? 0, source: source[i])
+        maxResidualVoxels: mine.compactMap { links[$0].residualVoxels }.max() ?? 0, source: source[i])
+    }
+    let weak = tiles.filter { t in
+      guard let mine = byTile[t], !mine.isEmpty else { return false }
+      return mine.allSatisfy { l in sigma[l].contains { $0 > options.weakUncertainty } }
     }
     return RegistrationReport(
       links: links, tiles: tileReports, accepted: accepted.count, rejected: links.count - accepted.count,
-      maxResidualVoxels: residuals.max() ?? 0,
-      rmsResidualVoxels: residuals.isEmpty
-        ? 0 : (residuals.map { $0 * $0 }.reduce(0, +) / Double(residuals.count)).squareRoot())
+      maxResidualVoxels: residualNorms.max() ?? 0,
+      rmsResidualVoxels: residualNorms.isEmpty
+        ? 0 : (residualNorms.map { $0 * $0 }.reduce(0, +) / Double(residualNorms.count)).squareRoot(),
+      weaklyLinkedTiles: weak)
   }
 
-  /// Weighted least squares per axis: minimise Σ w (t_j − t_i − m_ij)², gauge fixed by a zero
-  /// mean correction in every connected component. Weights are the correlations.
+  /// Weighted least squares per axis on the link graph: minimise Σ_links (t_j − t_i − m)² / σ²,
+  /// gauge fixed by a zero mean correction in every connected component.
   ///
-  /// The normal equations `(L + P) t = b` — L the weighted graph Laplacian, P the gauge penalty
-  /// (Σ over each component, added to each of its tiles) — are solved by Jacobi-preconditioned
-  /// conjugate gradients on the sparse links, never forming a dense matrix: memory and time grow
-  /// with the number of links, so thousands of tiles solve in milliseconds. The operation order
-  /// is fixed, so the result is deterministic.
-  static func leastSquares(_ n: Int, _ links: [RegistrationLink], _ index: [Int: Int], rank: Int) -> [[Double]] {
-    var out = [[Double]](repeating: [Double](repeating: 0, count: rank), count: n)
-    guard !links.isEmpty else { return out }
-    let component = components(n, links, index)
-    let pairs = links.map { (index[$0.tiles[0]]!, index[$0.tiles[1]]!, max($0.correlation ?? 1, 1e-3)) }
-    var diagonal = [Double](repeating: 1, count: n)  // the penalty's own term
-    for (i, j, w) in pairs {
-      diagonal[i] += w
-      diagonal[j] += w
+  /// The normal equations `(L + P) t = b` — L the weighted graph Laplacian (weights 1/σ², per
+  /// axis), P the gauge penalty (Σ over each component, added to each of its tiles) — are solved
+  /// by Jacobi-preconditioned conjugate gradients on the sparse links, never forming a dense
+  /// matrix: memory and time grow with the number of links, so thousands of tiles solve in
+  /// milliseconds. The operation order is fixed, so the result is deterministic.
+  struct WeightedGraph {
+    let n: Int
+    let rank: Int
+    /// Tile indices of each link.
+    let pairs: [(Int, Int)]
+    /// Per axis, per link: the weight 1/σ².
+    let weights: [[Double]]
+    let component: [Int]
+
+    init(_ n: Int, _ links: [RegistrationLink], _ index: [Int: Int], rank: Int, sigma: [[Double]]) {
+      self.n = n
+      self.rank = rank
+      pairs = links.map { (index[$0.tiles[0]]!, index[$0.tiles[1]]!) }
+      weights = (0..<rank).map { d in sigma.map { 1 / max($0[d] * $0[d], 1e-300) } }
+      component = TileRegistration.components(n, links, index)
     }
-    func apply(_ x: [Double]) -> [Double] {
-      var y = [Double](repeating: 0, count: n)
-      for (i, j, w) in pairs {
-        let d = w * (x[i] - x[j])
-        y[i] += d
-        y[j] -= d
+
+    /// y = (L + P) x on axis d.
+    func apply(_ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>, axis d: Int) {
+      weights[d].withUnsafeBufferPointer { w in
+        pairs.withUnsafeBufferPointer { pairs in
+          component.withUnsafeBufferPointer { component in
+            let sums = UnsafeMutablePointer<Double>.allocate(capacity: n)
+            defer { sums.deallocate() }
+            for i in 0..<n {
+              y[i] = 0
+              sums[i] = 0
+            }
+            for l in 0..<pairs.count {
+              let (i, j) = pairs[l]
+              let v = w[l] * (x[i] - x[j])
+              y[i] += v
+              y[j] -= v
+            }
+            for i in 0..<n { sums[component[i]] += x[i] }
+            for i in 0..<n { y[i] += sums[component[i]] }
+          }
+        }
       }
-      var sums = [Double](repeating: 0, count: n)
-      for i in 0..<n { sums[component[i]] += x[i] }
-      for i in 0..<n { y[i] += sums[component[i]] }
-      return y
     }
-    for d in 0..<rank {
-      var b = [Double](repeating: 0, count: n)
-      for (l, (i, j, w)) in zip(links, pairs) {
-        let m = l.shiftUm![d]
-        b[j] += w * m
-        b[i] -= w * m
+
+    func preconditioner(axis d: Int) -> [Double] {
+      var diagonal = [Double](repeating: 1, count: n)  // the penalty's own term
+      for (l, (i, j)) in pairs.enumerated() {
+        diagonal[i] += weights[d][l]
+        diagonal[j] += weights[d][l]
       }
-      let t = conjugateGradient(apply, b, preconditioner: diagonal.map { 1 / $0 })
-      for i in 0..<n { out[i][d] = t[i] }
+      return diagonal.map { 1 / $0 }
     }
-    return out
+
+    /// Corrections per tile (µm) for measurements `m` (per link, per axis, µm).
+    func solve(_ m: [[Double]]) -> [[Double]] {
+      var out = [[Double]](repeating: [Double](repeating: 0, count: rank), count: n)
+      guard !pairs.isEmpty else { return out }
+      for d in 0..<rank {
+        var b = [Double](repeating: 0, count: n)
+        for (l, (i, j)) in pairs.enumerated() {
+          b[j] += weights[d][l] * m[l][d]
+          b[i] -= weights[d][l] * m[l][d]
+        }
+        let t = TileRegistration.conjugateGradient(
+          { apply($0, $1, axis: d) }, b, preconditioner: preconditioner(axis: d))
+        for i in 0..<n { out[i][d] = t[i] }
+      }
+      return out
+    }
+
+    /// Per axis, the leverage h = w·R of link `l`: its weight times the effective resistance
+    /// between its tiles, `(e_j − e_i)ᵀ (L + P)⁻¹ (e_j − e_i)` (P does not act on vectors that
+    /// sum to zero in a component). 1 for a bridge.
+    func leverage(_ l: Int) -> [Double] {
+      let (i, j) = pairs[l]
+      return (0..<rank).map { d in
+        var b = [Double](repeating: 0, count: n)
+        b[j] = 1
+        b[i] = -1
+        let x = TileRegistration.conjugateGradient(
+          { apply($0, $1, axis: d) }, b, preconditioner: preconditioner(axis: d), tolerance: 1e-6)
+        return weights[d][l] * (x[j] - x[i])
+      }
+    }
   }
 
-  /// Solves `A x = b` for a symmetric positive definite `A` given as a product, by preconditioned
-  /// conjugate gradients (`preconditioner` is the inverse diagonal), to a relative residual of
-  /// 1e-13 or 10·n + 100 iterations.
+  /// Solves `A x = b` for a symmetric positive definite `A` given as a product (`a(x, y)` writes
+  /// `A x` into `y`), by preconditioned conjugate gradients (`preconditioner` is the inverse
+  /// diagonal), to a relative residual of `tolerance` (1e-13) or 10·n + 100 iterations.
   static func conjugateGradient(
-    _ a: ([Double]) -> [Double], _ b: [Double], preconditioner m: [Double]
+    _ a: (UnsafePointer<Double>, UnsafeMutablePointer<Double>) -> Void, _ b: [Double], preconditioner m: [Double],
+    tolerance: Double = 1e-13
   ) -> [Double] {
     let n = b.count
-    func dot(_ u: [Double], _ v: [Double]) -> Double {
+    var x = [Double](repeating: 0, count: n)
+    guard n > 0 else { return x }
+    let work = UnsafeMutablePointer<Double>.allocate(capacity: 4 * n)
+    defer { work.deallocate() }
+    let (r, z, p, ap) = (work, work + n, work + 2 * n, work + 3 * n)
+    func dot(_ u: UnsafePointer<Double>, _ v: UnsafePointer<Double>) -> Double {
       var s = 0.0
       for i in 0..<n { s += u[i] * v[i] }
       return s
     }
-    var x = [Double](repeating: 0, count: n)
-    var r = b
-    let bNorm = dot(b, b).squareRoot()
-    guard bNorm > 0 else { return x }
-    var z = (0..<n).map { m[$0] * r[$0] }
-    var p = z
-    var rz = dot(r, z)
-    for _ in 0..<(10 * n + 100) {
-      let ap = a(p)
-      let pap = dot(p, ap)
-      guard pap > 0 else { break }
-      let alpha = rz / pap
-      for i in 0..<n {
-        x[i] += alpha * p[i]
-        r[i] -= alpha * ap[i]
+    b.withUnsafeBufferPointer { bp in
+      m.withUnsafeBufferPointer { mp in
+        x.withUnsafeMutableBufferPointer { xp in
+          let bNorm = dot(bp.baseAddress!, bp.baseAddress!).squareRoot()
+          guard bNorm > 0 else { return }
+          for i in 0..<n {
+            r[i] = bp[i]
+            z[i] = mp[i] * r[i]
+            p[i] = z[i]
+          }
+          var rz = dot(r, z)
+          for _ in 0..<(10 * n + 100) {
+            a(p, ap)
+            let pap = dot(p, ap)
+            guard pap > 0 else { break }
+            let alpha = rz / pap
+            for i in 0..<n {
+              xp[i] += alpha * p[i]
+              r[i] -= alpha * ap[i]
+            }
+            if dot(r, r).squareRoot() <= tolerance * bNorm { break }
+            for i in 0..<n { z[i] = mp[i] * r[i] }
+            let next = dot(r, z)
+            let beta = next / rz
+            rz = next
+            for i in 0..<n { p[i] = z[i] + beta * p[i] }
+          }
+        }
       }
-      if dot(r, r).squareRoot() <= 1e-13 * bNorm { break }
-      for i in 0..<n { z[i] = m[i] * r[i] }
-      let next = dot(r, z)
-      let beta = next / rz
-      rz = next
-      for i in 0..<n { p[i] = z[i] + beta * p[i] }
     }
     return x
   }

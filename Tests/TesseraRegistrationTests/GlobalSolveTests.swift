@@ -26,9 +26,8 @@ import Testing
   }
 
   /// 400 tiles on a 20×20 grid, 760 links with 0.05-voxel noise and 15 links off by 15–20
-  /// voxels: the outliers are rejected, every good link kept, and the corrections recovered. (In a
-  /// grid the solve spreads a bad link's error over the loops through it, so its residual is
-  /// only part of the error; hence outliers well beyond the 3.5-voxel absolute threshold.)
+  /// voxels (no uncertainties of their own: the default σ applies): the outliers are rejected,
+  /// every good link kept, and the corrections recovered.
   @Test func hundredsOfTilesWithOutliers() {
     var g = Generator(state: 2024)
     let side = 20
@@ -91,5 +90,29 @@ import Testing
         for d in 0..<2 { #expect(abs((c[b][d] - c[a][d]) - (truth[b][d] - truth[a][d])) < 1e-9) }
       }
     }
+  }
+
+  /// Per-axis weights: a triangle whose third link is uncertain on axis 1 only; the solve
+  /// follows the certain links there and the uncertain one on axis 0 where it is as good as the
+  /// others. A tile linked only through uncertain links is named weakly linked.
+  @Test func weightsPerAxisAndWeakTiles() {
+    let truth: [[Double]] = [[0, 0], [3, 1], [1, -2], [4, 4]]
+    var links = [
+      Self.link(0, 1, truth, error: [0, 0]), Self.link(1, 2, truth, error: [0, 0]),
+      Self.link(0, 2, truth, error: [0, 0.3]), Self.link(2, 3, truth, error: [0, 0]),
+    ]
+    for l in 0..<2 { links[l].uncertaintyVoxels = [0.02, 0.02] }
+    links[2].uncertaintyVoxels = [0.02, 1.0]
+    links[3].uncertaintyVoxels = [0.5, 0.5]
+    let report = TileRegistration.solve(
+      tiles: Array(0..<4), links: links, rank: 2, voxel: [1, 1], options: RegistrationOptions(maxShift: [20, 20]),
+      overlaps: [])
+    let c = report.tiles.map(\.correctionUm)
+    // Tile 2 relative to tile 0 on axis 1: the path through tile 1 (exact) wins over the direct,
+    // uncertain link that is 0.3 off: within 0.3 / (1 + 1/0.0008) of the truth.
+    #expect(abs((c[2][1] - c[0][1]) - (truth[2][1] - truth[0][1])) < 0.001)
+    let kept = report.links.filter { $0.accepted && $0.reason?.hasPrefix("kept") == true }
+    #expect(kept.count == 4)
+    #expect(report.weaklyLinkedTiles == [3])
   }
 }

@@ -123,5 +123,10 @@ struct RefinePositionsCommand: ParsableCommand {
         format: "%d links accepted, %d rejected; residual max %.2f, RMS %.2f voxels; %d pairs in %.2f s → %@",
         result.accepted, result.rejected, result.maxResidualVoxels, result.rmsResidualVoxels, result.links.count,
         Date().timeIntervalSince(start), output))
+    if !result.weaklyLinkedTiles.isEmpty {
+      print(
+        "tiles resting on weak links only (uncertainty above \(options.weakUncertainty) voxel): "
+          + result.weaklyLinkedTiles.map(String.init).joined(separator: ", "))
+    }
   }
 }
