@@ -135,21 +135,30 @@ struct SubpixelRefinement {
     var m = Moments(sampled, bs, refined: refined, alpha: 1, beta: 0)
     guard let (alpha0, beta0, _) = Self.regression(m) else { return nil }
     var (alpha, beta) = (alpha0, beta0)
+    var converged = false
     for _ in 0..<30 {
       m = Moments(sampled, bs, refined: refined, alpha: alpha, beta: beta)
       guard let step = m.step(alpha: alpha) else { return nil }
       var largest = 0.0
       for k in 0..<n where refined[k] {
         let s = max(-0.5, min(0.5, step[k]))
-        let next = max(Double(d0[k]) - 1, min(Double(d0[k]) + 1, d[k] + s))
+        // Within a voxel of the start, the upper end just short of it: at d₀ + 1 exactly the cubic
+        // taps would reach a voxel past a 2-voxel margin (short axes); an optimum that far away
+        // moves the fit to the next integer start anyway.
+        let next = max(Double(d0[k]) - 1, min(Double(d0[k]) + 1 - 1e-6, d[k] + s))
         largest = max(largest, abs(next - d[k]))
         d[k] = next
       }
       alpha += step[n]
       beta += step[n + 1]
       sampled = sample(box, shift: d, refined: refined)
-      if largest < 1e-4 { break }
+      if largest < 1e-4 {
+        converged = true
+        break
+      }
     }
+    // A fit still moving after 30 steps is not trusted (the link keeps its integer shift).
+    guard converged else { return nil }
     // Gain and offset re-solved at the final shift, then the statistics there.
     m = Moments(sampled, bs, refined: refined, alpha: alpha, beta: beta)
     guard let (a1, b1, correlation) = Self.regression(m) else { return nil }
@@ -567,20 +576,6 @@ struct SubpixelRefinement {
       for (i, k) in refinedAxes.enumerated() { out[k] = x[i] }
       out[rank] = x[c - 2]
       out[rank + 1] = x[c - 1]
-      return out
-    }
-
-    /// The diagonal of (JᵀJ)⁻¹ per axis (0 on axes not refined); nil if singular.
-    func inverseNormal(alpha: Double) -> [Double]? {
-      let c = columns
-      let m = normal(alpha: alpha)
-      var out = [Double](repeating: 0, count: rank)
-      for (i, k) in refinedAxes.enumerated() {
-        var e = [Double](repeating: 0, count: c)
-        e[i] = 1
-        guard let x = Self.solve(m, e, c) else { return nil }
-        out[k] = x[i]
-      }
       return out
     }
 

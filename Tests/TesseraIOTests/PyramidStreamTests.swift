@@ -16,6 +16,7 @@ import Testing
     var levels: Int
     var type: ElementType = .uint16
     var timepoints: Int = 1
+    var fill: Double = 0
     var testDescription: String { name }
   }
 
@@ -29,13 +30,15 @@ import Testing
       name: "3D sharded", shape: [9, 30, 34], voxel: [1, 1, 1], chunks: [4, 8, 8], shards: [8, 16, 16], levels: 3),
     Case(name: "2D with timepoints", shape: [20, 31], voxel: [1, 1], chunks: [4, 8], levels: 3, timepoints: 2),
     Case(name: "one chunk spans an odd axis", shape: [5, 21, 40], voxel: [1, 1, 1], chunks: [5, 21, 8], levels: 3),
+    Case(name: "fill value 7", shape: [30, 34], voxel: [1, 1], chunks: [8, 8], levels: 3, fill: 7),
   ]
 
   static func spec(_ c: Case) -> OMEZarrImageSpec {
     OMEZarrImageSpec(
       format: c.format, shape: c.shape, voxelSize: c.voxel,
       channels: [.init(label: "a", color: "00FF00"), .init(label: "b", color: "FF00FF")], timepoints: c.timepoints,
-      dataType: c.type, chunkShape: c.chunks, shardShape: c.shards, compressor: .zstd(level: 1), levels: c.levels)
+      dataType: c.type, fillValue: c.fill, chunkShape: c.chunks, shardShape: c.shards, compressor: .zstd(level: 1),
+      levels: c.levels)
   }
 
   /// The piece `box` of the level-0 volume: random values, except that every fifth block is all 0.

@@ -47,6 +47,22 @@ import Testing
     #expect(worst < 0.005)
   }
 
+  /// A thin axis (a 10-voxel overlap, so a 2-voxel margin) with a shift just short of a whole
+  /// voxel from the integer start: the fit may run up to d₀ + 1 without its cubic taps leaving
+  /// the region (review regression: it trapped there), and it still lands within bound.
+  @Test func thinAxisNearTheNextInteger() throws {
+    let nuclei = try RealTexture.load("nuclei_crop")
+    let slice = RealTexture.sampled(nuclei, Box(lower: [16, 0, 0], upper: [17, 96, 96]), step: [1, 1, 1])
+      .reboxed(Box(shape: [96, 96]))
+    let plans = FFTPlanCache()
+    for f in [0.85, 0.9, 0.95, 0.99] {
+      let (a, b) = Self.pair(slice, Box(lower: [30, 20], upper: [40, 76]), shift: [f, 1.25])
+      if let r = PhaseCorrelation().measure(a, b, plans: plans) {
+        #expect(abs(r.shift[1] - 1.25) < 0.05, "shift \(r.shift) for \(f)")
+      }
+    }
+  }
+
   /// Overlaps larger than `refinementVoxels` are refined on a centred window: still exact.
   @Test func largeOverlapsAreRefinedOnAWindow() throws {
     let nuclei = try RealTexture.load("nuclei_crop")

@@ -255,6 +255,7 @@ public final class FusionJob: Sendable {
           ? "none"
           : pyramidInStream
             ? "\(spec.levels - 1) level(s) built in the stream from level-0 blocks in memory"
+              + (options.mode == .resume ? " (from disk if the output has complete blocks)" : "")
             : "\(spec.levels - 1) level(s) built from level 0 read back from disk"
               + (spec.canStreamPyramid ? " (the budget cannot hold the in-stream pyramid)" : " (odd chunk extents)")),
     ].joined(separator: "\n")
@@ -311,8 +312,6 @@ public final class FusionJob: Sendable {
     into image: OMEZarrImage, progress: @escaping @Sendable (FusionProgress) -> Void,
     seconds: @escaping @Sendable () -> Double
   ) throws -> (done: Int, voxels: Int, stored: Int, bytesRead: Int, total: Int, stream: OMEZarrImage.PyramidStream?) {
-    let cache = ViewBlockCache(sources: cacheSources, budget: cacheBudget)
-    let executor = FusionExecutor(plan: plan, cache: cache, outputType: spec.dataType, fillValue: spec.fillValue)
     let level0 = image.levels[0]
     let done = image.completedAtOpen[0]
     let remaining = plan.blocks.filter { !done.contains(level0.grid.linearIndex(ofChunk: Self.blockIndex($0, spec))) }
@@ -324,6 +323,10 @@ public final class FusionJob: Sendable {
     // cached) — or, when the cache holds all the input anyway, the blocks with the most views (the
     // slowest) first, so the threads finish together. The order never changes the output.
     let stream = pyramidBytes > 0 ? image.pyramidStream(for: indices) : nil
+    // Without the stream (a resumed output) the memory set aside for it goes to the cache. The
+    // cache lives only for this phase, so a pyramid built from disk afterwards reuses its memory.
+    let cache = ViewBlockCache(sources: cacheSources, budget: cacheBudget + (stream == nil ? pyramidBytes : 0))
+    let executor = FusionExecutor(plan: plan, cache: cache, outputType: spec.dataType, fillValue: spec.fillValue)
     let order: [Int]
     if stream != nil {
       order = image.pyramidOrder(of: indices)

@@ -238,24 +238,34 @@ extension OMEZarrImage {
       OMEZarrImage.downsample(piece, to: box, step: step, into: parent.bytes.baseAddress!, destinationBox: parent.box)
     }
 
-    /// The open parent block, made (all fill) on first use.
+    /// The open parent block, made (all fill) on first use. The block is allocated and filled
+    /// outside the lock (a shard can be large); if another thread opened it meanwhile, that one
+    /// is used.
     private func parent(level: Int, _ index: [Int]) -> Parent {
-      lock.withLock {
-        let grid = image.levels[level].grid
-        let linear = grid.linearIndex(ofChunk: index)
-        if let p = open[level][linear] { return p }
-        let box = grid.box(ofChunk: index)
-        let fill = image.levels[level].fillBytes
-        let p = Parent(box: box, byteCount: box.volume * fill.count)
-        if fill.allSatisfy({ $0 == 0 }) {
-          p.bytes.initializeMemory(as: UInt8.self, repeating: 0)
-        } else {
-          for i in 0..<p.bytes.count { p.bytes[i] = fill[i % fill.count] }
+      let grid = image.levels[level].grid
+      let linear = grid.linearIndex(ofChunk: index)
+      if let p = lock.withLock({ open[level][linear] }) { return p }
+      let box = grid.box(ofChunk: index)
+      let fill = image.levels[level].fillBytes
+      let made = Parent(box: box, byteCount: box.volume * fill.count)
+      if fill.allSatisfy({ $0 == 0 }) {
+        made.bytes.initializeMemory(as: UInt8.self, repeating: 0)
+      } else {
+        // The fill pattern doubled into place.
+        fill.withUnsafeBytes { made.bytes.copyMemory(from: $0) }
+        var filled = fill.count
+        while filled < made.bytes.count {
+          let n = Swift.min(filled, made.bytes.count - filled)
+          (made.bytes.baseAddress! + filled).copyMemory(from: made.bytes.baseAddress!, byteCount: n)
+          filled += n
         }
-        open[level][linear] = p
-        held += p.bytes.count
+      }
+      return lock.withLock {
+        if let p = open[level][linear] { return p }
+        open[level][linear] = made
+        held += made.bytes.count
         peak = max(peak, held)
-        return p
+        return made
       }
     }
 
