@@ -9,14 +9,14 @@ let package = Package(
   name: "TesseraBenchmarks",
   platforms: [.macOS(.v15)],
   dependencies: [
-    .package(path: ".."),
+    .package(name: "Tessera", path: ".."),
     .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
   ],
   targets: [
     .executableTarget(
       name: "Codecs",
       dependencies: [
-        .product(name: "Tessera", package: "main"),
+        .product(name: "Tessera", package: "Tessera"),
         .product(name: "Benchmark", package: "benchmark"),
       ],
       path: "Benchmarks/Codecs",
@@ -25,7 +25,7 @@ let package = Package(
     .executableTarget(
       name: "Geometry",
       dependencies: [
-        .product(name: "Tessera", package: "main"),
+        .product(name: "Tessera", package: "Tessera"),
         .product(name: "Benchmark", package: "benchmark"),
       ],
       path: "Benchmarks/Geometry",
