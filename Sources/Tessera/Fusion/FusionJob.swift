@@ -180,11 +180,13 @@ public final class FusionJob: Sendable {
     let outputSpec = spec
     let streamBytes = outputSpec.pyramidStreamBytes(
       for: plan.blocks.map { Self.blockIndex($0, outputSpec) }, threads: options.threads)
+    func cache(_ rest: Int) -> Int { Int(Double(rest) / Self.cacheSlack) }
     pyramidBytes =
-      outputSpec.canStreamPyramid && options.memoryBytes - inFlight - overhead - streamBytes >= needed ? streamBytes : 0
-    cacheBudget = options.memoryBytes - inFlight - overhead - pyramidBytes
+      outputSpec.canStreamPyramid && cache(options.memoryBytes - inFlight - overhead - streamBytes) >= needed
+      ? streamBytes : 0
+    cacheBudget = cache(options.memoryBytes - inFlight - overhead - pyramidBytes)
     guard cacheBudget >= needed else {
-      let minimum = inFlight + overhead + needed
+      let minimum = inFlight + overhead + Int(Double(needed) * Self.cacheSlack)
       throw DatasetError(
         path: dataset.path,
         "a memory budget of \(Self.format(bytes: options.memoryBytes)) cannot hold \(options.threads) chunks in flight "
@@ -202,9 +204,14 @@ public final class FusionJob: Sendable {
   public var pyramidInStream: Bool { spec.levels > 1 && pyramidBytes > 0 }
 
   /// Memory the budget sets aside for the process itself: the runtime and libraries, HDF5's
-  /// metadata caches, the encoders' scratch and allocator slack. Measured: a 4×4-tile gzip fusion
-  /// with `--memory 256M` peaks at 249 MiB RSS with 96 MiB here, 203 MiB with 128 MiB.
-  public static let fixedOverhead = 112 << 20
+  /// metadata caches, the encoders' scratch.
+  public static let fixedOverhead = 96 << 20
+
+  /// Resident bytes per byte the input cache holds: blocks being read or still in a worker's hands
+  /// after eviction, and allocator slack. Measured on the 4×4-tile gzip case (`BIG=1
+  /// Benchmarks/fusion/run.sh`): peak RSS grows by 1.11 bytes per cached byte (232 MiB at `--memory
+  /// 256M` with a 100 MiB cache, 517 MiB at 512M with 356 MiB); 1.18 leaves a margin.
+  public static let cacheSlack = 1.18
 
   /// Decoded bytes of all views to fuse.
   public var inputBytes: Int {
@@ -219,11 +226,14 @@ public final class FusionJob: Sendable {
     }
   }
 
-  /// Predicted peak memory: what the cache can hold (its budget, or all cached input if smaller),
-  /// plus the regions in flight, plus the in-stream pyramid's open blocks, plus
-  /// ``fixedOverhead``. Never more than the budget.
+  /// Predicted peak memory: what the cache can hold (its budget, or all cached input if smaller)
+  /// times ``cacheSlack``, plus the regions in flight, plus the in-stream pyramid's open blocks,
+  /// plus ``fixedOverhead``. Never more than the budget.
   public var predictedPeakBytes: Int {
-    min(cacheBudget, cachedInputBytes) + max(1, options.threads) * bytesPerRegion + pyramidBytes + Self.fixedOverhead
+    min(
+      options.memoryBytes,
+      Int(Double(min(cacheBudget, cachedInputBytes)) * Self.cacheSlack) + max(1, options.threads) * bytesPerRegion
+        + pyramidBytes + Self.fixedOverhead)
   }
 
   /// The dry-run report.
@@ -247,7 +257,7 @@ public final class FusionJob: Sendable {
       "\(unit)      \(plan.blocks.count) to fuse of \(plan.totalBlocks) (\(plan.totalBlocks - plan.blocks.count) untouched, left as fill); grid \(blockGrid.gridShape.map(String.init).joined(separator: "×")) per channel",
       "views/block \(hist.joined(separator: ", "))",
       "bytes       read ≈ \(Self.format(bytes: readBytes)) (decoded), write ≤ \(Self.format(bytes: outBytes)) uncompressed at level 0",
-      "memory      peak ≈ \(Self.format(bytes: predictedPeakBytes)) of a \(Self.format(bytes: options.memoryBytes)) budget: cache ≤ \(Self.format(bytes: min(cacheBudget, cachedInputBytes))) + \(options.threads) × \(Self.format(bytes: bytesPerRegion)) in flight"
+      "memory      peak ≈ \(Self.format(bytes: predictedPeakBytes)) of a \(Self.format(bytes: options.memoryBytes)) budget: cache ≤ \(Self.format(bytes: min(cacheBudget, cachedInputBytes))) (×\(Self.cacheSlack) resident) + \(options.threads) × \(Self.format(bytes: bytesPerRegion)) in flight"
         + (pyramidInStream ? " + pyramid ≤ \(Self.format(bytes: pyramidBytes))" : "")
         + " + \(Self.format(bytes: Self.fixedOverhead))",
       "pyramid     "
