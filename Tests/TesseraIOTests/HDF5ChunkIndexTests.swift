@@ -124,6 +124,10 @@ import Testing
       let descriptor = try #require(f.readDescriptor())
       let index = d.chunkIndex(descriptor: descriptor)
       #expect((index != nil) == indexed, "\(name): \(d.chunkIndexFailure ?? "indexed")")
+      if !indexed {
+        // Layout version 4: chunk index type 3, a fixed array, named as such.
+        #expect(d.chunkIndexFailure?.contains("fixed array") == true, "\(d.chunkIndexFailure ?? "indexed")")
+      }
       if let index {
         let grid = try ChunkGrid(shape: v.shape, chunkShape: [4, 8, 8])
         #expect(index.masks[grid.linearIndex(ofChunk: [1, 2, 3])] == 1)
@@ -194,6 +198,183 @@ import Testing
     // Opened after the cut: index or not, the read fails with an HDF5Error.
     let g = try HDF5File(path: path).dataset("x")
     #expect(throws: HDF5Error.self) { try g.readBlock(g.bounds) }
+  }
+}
+
+/// Corrupt and hostile files: whatever the object header and the chunk B-tree say, reading ends
+/// in the right data or an ``HDF5Error``, never in a trap, a hang or a huge allocation.
+@Suite struct HDF5ChunkIndexCorruptionTests {
+  static let shape = [8, 64, 80]
+  static let chunkShape = [4, 8, 8]
+
+  /// A pristine file: 160 chunks of 4×8×8 uint16 with gzip (a B-tree of a root and a few leaves),
+  /// its bytes, the dataset's object header span and the chunk B-tree nodes' spans (found by
+  /// their "TREE" signatures, node type 1).
+  struct Pristine {
+    var v: VolumeBuffer<UInt16>
+    var bytes: [UInt8]
+    var objectHeader: Range<Int>
+    /// Per chunk B-tree node: its address, level and entry count.
+    var nodes: [(address: Int, level: Int, entries: Int)]
+    /// Bytes of a node header and of one key (offset size 8, rank 3).
+    static let nodeHeader = 24
+    static let keySize = 40
+
+    func span(of node: (address: Int, level: Int, entries: Int)) -> Range<Int> {
+      node.address..<(node.address + Self.nodeHeader + node.entries * (Self.keySize + 8) + Self.keySize)
+    }
+    /// The byte position of child pointer `i` of `node`.
+    func child(_ i: Int, of node: (address: Int, level: Int, entries: Int)) -> Int {
+      node.address + Self.nodeHeader + i * (Self.keySize + 8) + Self.keySize
+    }
+    /// The byte position of key `i` of `node` (its chunk size comes first, 4 bytes).
+    func key(_ i: Int, of node: (address: Int, level: Int, entries: Int)) -> Int {
+      node.address + Self.nodeHeader + i * (Self.keySize + 8)
+    }
+  }
+
+  static func pristine(at path: String) throws -> Pristine {
+    let v = HDF5ChunkIndexTests.volume(shape, seed: 17)
+    var header = 0
+    do {
+      let f = try HDF5File(path: path, mode: .truncate)
+      let d = try f.createDataset(
+        "x", elementType: .uint16, shape: shape, chunkShape: chunkShape, deflateLevel: 1)
+      try d.write(v)
+    }
+    do {
+      let d = try HDF5File(path: path).dataset("x")
+      var info = H5O_info_t()
+      #expect(HDF5Library.withLock { H5Oget_info2(d.id, &info, UInt32(H5O_INFO_BASIC)) } >= 0)
+      header = Int(info.addr)
+      #expect(d.chunkIndex(descriptor: try #require(d.file.readDescriptor())) != nil, "\(d.chunkIndexFailure ?? "")")
+    }
+    let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+    #expect(bytes[header] == 1, "version-1 object header")
+    let size = (0..<4).reduce(0) { $0 | Int(bytes[header + 8 + $1]) << (8 * $1) }
+    var nodes: [(address: Int, level: Int, entries: Int)] = []
+    let signature = Array("TREE".utf8)
+    for a in 0..<(bytes.count - 8) where bytes[a..<a + 4].elementsEqual(signature) && bytes[a + 4] == 1 {
+      nodes.append((a, Int(bytes[a + 5]), Int(bytes[a + 6]) | Int(bytes[a + 7]) << 8))
+    }
+    return Pristine(v: v, bytes: bytes, objectHeader: header..<(header + 16 + size), nodes: nodes)
+  }
+
+  /// Opens `bytes` as a file and reads the whole dataset through the normal reader. Returns what
+  /// happened: "exact", "error" (an HDF5Error), "hdf5" (not the original data, but what HDF5's
+  /// own H5Dread makes of the corrupt file) or a description of a wrong result; and the index
+  /// failure, if any.
+  static func readBack(_ bytes: [UInt8], path: String, expected: VolumeBuffer<UInt16>) -> (String, String?) {
+    _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
+    var failure: String?
+    do {
+      let d = try HDF5File(path: path).dataset("x")
+      let indexed = d.file.readDescriptor().flatMap { d.chunkIndex(descriptor: $0) } != nil
+      failure = d.chunkIndexFailure
+      // A damaged dataspace message is HDF5's to parse, not the index's (and may claim terabytes).
+      guard d.shape == expected.shape else { return ("other shape", failure) }
+      let read = try d.readBlock(d.bounds)
+      if read.elementType.byteCount == 2, d.shape == expected.shape,
+        read.converted(to: UInt16.self) == expected
+      {
+        return ("exact", failure)
+      }
+      if let own = try? d.read(d.bounds, as: UInt16.self), own == read.converted(to: UInt16.self) {
+        return ("hdf5", failure)
+      }
+      return ("wrong data (indexed: \(indexed))", failure)
+    } catch is HDF5Error {
+      return ("error", failure)
+    } catch {
+      return ("unexpected \(type(of: error)): \(error)", failure)
+    }
+  }
+
+  /// A few hundred seeded trials, each overwriting 1–3 places in the object header or the chunk
+  /// B-tree nodes (a flipped bit, a random byte, or 8 bytes of 0xFF or noise over an address or
+  /// size): every read returns the original data or throws an HDF5Error. Whenever the chunk index
+  /// was accepted the data must be exact or HDF5's own reading; many trials are rejected by the
+  /// index checks, and none traps or hangs (the walk is bounded by the node cap).
+  @Test func seededMutationsNeverTrapOrHang() throws {
+    let dir = TemporaryDirectory()
+    let p = try Self.pristine(at: dir.path("pristine.h5"))
+    let leaves = p.nodes.filter { $0.level == 0 }
+    try #require(leaves.count >= 2 && p.nodes.contains { $0.level == 1 }, "\(p.nodes)")
+    let regions = [p.objectHeader] + p.nodes.map { p.span(of: $0) }
+    var rng = SeededGenerator(seed: 2026)
+    var outcomes: [String: Int] = [:]
+    var rejected = 0
+    for trial in 0..<300 {
+      var bytes = p.bytes
+      for _ in 0...Int.random(in: 0..<3, using: &rng) {
+        // Three quarters of the mutations hit the B-tree, the rest the object header.
+        let region = rng.next() % 4 == 0 ? regions[0] : regions[1 + Int.random(in: 0..<p.nodes.count, using: &rng)]
+        let at = Int.random(in: region, using: &rng)
+        switch rng.next() % 4 {
+        case 0, 1: bytes[at] ^= UInt8(1) << UInt8(rng.next() % 8)
+        case 2: bytes[at] = UInt8(truncatingIfNeeded: rng.next())
+        default:
+          let fill = rng.next() % 2 == 0 ? UInt64.max : rng.next()
+          for k in 0..<min(8, region.upperBound - at) { bytes[at + k] = UInt8(truncatingIfNeeded: fill >> (8 * k)) }
+        }
+      }
+      let (outcome, failure) = Self.readBack(bytes, path: dir.path("trial.h5"), expected: p.v)
+      outcomes[outcome, default: 0] += 1
+      if failure != nil { rejected += 1 }
+      #expect(
+        ["exact", "error", "hdf5", "other shape"].contains(outcome),
+        "trial \(trial): \(outcome), index: \(failure ?? "used")")
+    }
+    #expect(rejected > 10, "\(outcomes), \(rejected) rejected by the index checks")
+    #expect(outcomes["exact", default: 0] > 10, "\(outcomes)")
+  }
+
+  /// A B-tree node whose child pointer leads back to itself is rejected (its level is not one
+  /// below), and so are two child pointers to the same leaf (its chunks listed twice).
+  @Test func selfReferencingAndSharedNodesAreRejected() throws {
+    let dir = TemporaryDirectory()
+    let p = try Self.pristine(at: dir.path("pristine.h5"))
+    let root = try #require(p.nodes.first { $0.level == 1 && $0.entries >= 2 }, "\(p.nodes)")
+    func patch(_ bytes: inout [UInt8], at position: Int, _ value: UInt64, count: Int = 8) {
+      for k in 0..<count { bytes[position + k] = UInt8(truncatingIfNeeded: value >> (8 * k)) }
+    }
+    var loop = p.bytes
+    patch(&loop, at: p.child(0, of: root), UInt64(root.address))
+    let (loopOutcome, loopFailure) = Self.readBack(loop, path: dir.path("loop.h5"), expected: p.v)
+    #expect(loopFailure?.contains("level 1, its parent expects 0") == true, "\(loopFailure ?? "index used")")
+    #expect(["exact", "error", "hdf5"].contains(loopOutcome), "\(loopOutcome)")
+
+    var shared = p.bytes
+    let firstChild = (0..<8).reduce(UInt64(0)) { $0 | UInt64(p.bytes[p.child(0, of: root) + $1]) << (8 * UInt64($1)) }
+    patch(&shared, at: p.child(1, of: root), firstChild)
+    let (_, sharedFailure) = Self.readBack(shared, path: dir.path("shared.h5"), expected: p.v)
+    let why = sharedFailure ?? "index used"
+    #expect(why.contains("listed twice") || why.contains("more chunks"), "\(why)")
+  }
+
+  /// A leaf key claiming a 4 GiB chunk, or a chunk beyond the file's end, is rejected by the
+  /// index before anything is allocated for it.
+  @Test func hugeOrOutsideChunksAreRejected() throws {
+    let dir = TemporaryDirectory()
+    let p = try Self.pristine(at: dir.path("pristine.h5"))
+    // The last leaf's last chunk: not the first chunk, which HDF5's own lookup cross-checks.
+    let leaf = try #require(p.nodes.filter { $0.level == 0 }.max { $0.address < $1.address })
+    var huge = p.bytes
+    for k in 0..<4 { huge[p.key(leaf.entries - 1, of: leaf) + k] = k == 0 ? 0xF0 : 0xFF }
+    _ = FileManager.default.createFile(atPath: dir.path("huge.h5"), contents: Data(huge))
+    let d = try HDF5File(path: dir.path("huge.h5")).dataset("x")
+    #expect(d.chunkIndex(descriptor: try #require(d.file.readDescriptor())) == nil)
+    #expect(
+      d.chunkIndexFailure?.contains("stored in 4294967280 bytes, implausible") == true, "\(d.chunkIndexFailure ?? "")")
+
+    var outside = p.bytes
+    let pointer = p.child(leaf.entries - 1, of: leaf)
+    for k in 0..<8 { outside[pointer + k] = UInt8(truncatingIfNeeded: UInt64(p.bytes.count - 10) >> (8 * UInt64(k))) }
+    _ = FileManager.default.createFile(atPath: dir.path("outside.h5"), contents: Data(outside))
+    let e = try HDF5File(path: dir.path("outside.h5")).dataset("x")
+    #expect(e.chunkIndex(descriptor: try #require(e.file.readDescriptor())) == nil)
+    #expect(e.chunkIndexFailure?.contains("beyond the file's end") == true, "\(e.chunkIndexFailure ?? "")")
+    #expect(throws: HDF5Error.self) { try e.readBlock(e.bounds) }
   }
 }
 

@@ -18,8 +18,9 @@ extension HDF5Dataset {
   ///   - elementType: the element type of the result. Must have the stored element size; when it
   ///     differs from the stored type the bits are reinterpreted (BigDataViewer's int16 holding
   ///     uint16), never converted.
-  /// - Throws: ``HDF5Error`` for a box outside the dataset, an unavailable filter (LZF), or a
-  ///   corrupt or truncated chunk.
+  /// - Throws: ``HDF5Error`` for a box outside the dataset, an unavailable filter (LZF), a
+  ///   corrupt or truncated chunk, or a damaged chunk B-tree (never handed to HDF5, whose B-tree
+  ///   code can recurse forever on one).
   public func readBlock(_ box: Box, as elementType: ElementType? = nil, parallel: Bool = true) throws
     -> AnyVolumeBuffer
   {
@@ -66,6 +67,13 @@ extension HDF5Dataset {
     if let descriptor = file.readDescriptor(), let index = chunkIndex(descriptor: descriptor) {
       try readIndexed(box, grid: grid, index: index, descriptor: descriptor, into: output, threads: threads)
       return
+    }
+    if let failure = chunkIndexFailure, ChunkIndexUnavailable.isFatal(failure) {
+      // HDF5's own B-tree code is not safe on a damaged tree: no fallback.
+      throw HDF5Error(
+        path: file.path, object: name,
+        message: failure.hasPrefix(ChunkIndexUnavailable.damaged)
+          ? "\(failure); the file is corrupt, re-export or re-copy it" : failure)
     }
     let chunks = grid.chunks(intersecting: box)
     let chunkBytes = chunkShape.reduce(elementSize, *)
@@ -115,8 +123,18 @@ extension HDF5Dataset {
       for d in 0..<rank { l = l * grid.gridShape[d] + c[d] }
       linear.append(l)
     }
+    // The index was checked against the file when it was read (every chunk inside the file, of
+    // a plausible size); the arithmetic below is checked again so that no index can trap it.
+    func outside(_ l: Int) -> HDF5Error {
+      HDF5Error(
+        path: file.path, object: name,
+        message: "the chunk index places chunk \(l) at byte \(index.addresses[l]) (\(index.sizes[l]) bytes), "
+          + "outside the file; the file is corrupt, re-export it")
+    }
     var stored = 0
-    for l in linear where index.addresses[l] != HDF5ChunkIndex.unallocated { stored += Int(index.sizes[l]) }
+    for l in linear where index.addresses[l] != HDF5ChunkIndex.unallocated {
+      stored = stored.addingReportingOverflow(Int(index.sizes[l])).partialValue
+    }
     let maxRunBytes = max(1, min(4 << 20, stored / max(1, 4 * threads)))
     // Runs: [start, end) into `linear`; an unwritten chunk is a run of its own.
     var runs: [(start: Int, end: Int)] = []
@@ -125,13 +143,15 @@ extension HDF5Dataset {
       var j = i + 1
       let a = index.addresses[linear[i]]
       if a != HDF5ChunkIndex.unallocated {
-        var end = a + UInt64(index.sizes[linear[i]])
+        var (end, overflow) = a.addingReportingOverflow(UInt64(index.sizes[linear[i]]))
+        guard !overflow, Int(exactly: end) != nil else { throw outside(linear[i]) }
         var bytes = Int(index.sizes[linear[i]])
         while j < linear.count, index.addresses[linear[j]] == end,
           bytes + Int(index.sizes[linear[j]]) <= maxRunBytes
         {
           bytes += Int(index.sizes[linear[j]])
-          end += UInt64(index.sizes[linear[j]])
+          (end, overflow) = end.addingReportingOverflow(UInt64(index.sizes[linear[j]]))
+          guard !overflow, Int(exactly: end) != nil else { throw outside(linear[j]) }
           j += 1
         }
       }
@@ -162,17 +182,18 @@ extension HDF5Dataset {
         }
         return
       }
-      let start = index.addresses[first]
+      // Checked above: every run ends at an address that is an Int.
+      let start = Int(index.addresses[first])
       let last = linearChunks[run.end - 1]
-      let count = Int(index.addresses[last] + UInt64(index.sizes[last]) - start)
+      let count = Int(index.addresses[last]) + Int(index.sizes[last]) - start
       let encoded = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 64)
       defer { encoded.deallocate() }
       let decoded = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkBytes, alignment: 64)
       defer { decoded.deallocate() }
-      try self.preadFully(descriptor, encoded.baseAddress!, count, Int(start), what: "chunk data")
+      try self.preadFully(descriptor, encoded.baseAddress!, count, start, what: "chunk data")
       for k in run.start..<run.end {
         let l = linearChunks[k]
-        let from = Int(index.addresses[l] - start)
+        let from = Int(index.addresses[l]) - start
         let raw = RawChunk(
           bytes: Array(UnsafeRawBufferPointer(rebasing: encoded[from..<from + Int(index.sizes[l])])),
           filterMask: index.masks[l])
@@ -188,18 +209,17 @@ extension HDF5Dataset {
   func preadFully(
     _ descriptor: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int, _ position: Int, what: String
   ) throws(HDF5Error) {
-    var done = 0
-    while done < count {
-      let got = pread(descriptor, buffer + done, count - done, off_t(position + done))
-      if got < 0 && errno == EINTR { continue }
-      guard got > 0 else {
-        throw HDF5Error(
-          path: file.path, object: name,
-          message: got == 0
-            ? "the file ends inside the dataset's \(what) (at byte \(position + done)); it is truncated"
-            : "read failed (errno \(errno))")
-      }
-      done += got
+    switch preadAll(descriptor, buffer, count, at: position) {
+    case .complete:
+      return
+    case .endOfFile(let at):
+      throw HDF5Error(
+        path: file.path, object: name,
+        message: "the file ends inside the dataset's \(what) (at byte \(at)); it is truncated, re-export or re-copy it")
+    case .failed(let code):
+      throw HDF5Error(
+        path: file.path, object: name,
+        message: "reading the dataset's \(what) at byte \(position) failed: \(systemError(code))")
     }
   }
 
@@ -225,18 +245,7 @@ extension HDF5Dataset {
     defer { scratch.deallocate() }
     var destination = output.baseAddress!
     func readFully(_ buffer: UnsafeMutableRawPointer, _ count: Int, _ position: Int) throws {
-      var done = 0
-      while done < count {
-        let got = pread(descriptor, buffer + done, count - done, off_t(position + done))
-        if got < 0 && errno == EINTR { continue }
-        guard got > 0 else {
-          throw HDF5Error(
-            path: file.path, object: name,
-            message: got == 0
-              ? "the file ends inside the dataset's data; it is truncated" : "read failed (errno \(errno))")
-        }
-        done += got
-      }
+      try preadFully(descriptor, buffer, count, position, what: "data")
     }
     try outer.forEachIndex { o in
       var first = 0
@@ -262,6 +271,39 @@ extension HDF5Dataset {
       }
     }
   }
+}
+
+/// How a ``preadAll(_:_:_:at:)`` ended.
+enum PreadOutcome {
+  /// All bytes were read.
+  case complete
+  /// The file ends at byte `at`, before the last byte asked for.
+  case endOfFile(at: Int)
+  /// `pread` failed with this `errno` (never `EINTR`, which is retried).
+  case failed(Int32)
+}
+
+/// Reads exactly `count` bytes at byte `position` of `descriptor` into `buffer`, retrying short
+/// reads and `EINTR`: the one `pread` loop behind every direct read of an HDF5 file.
+func preadAll(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int, at position: Int) -> PreadOutcome {
+  guard count >= 0, position >= 0, position <= Int.max - count else { return .failed(EOVERFLOW) }
+  var done = 0
+  while done < count {
+    let got = pread(descriptor, buffer + done, count - done, off_t(position + done))
+    if got < 0 {
+      let code = errno
+      if code == EINTR { continue }
+      return .failed(code)
+    }
+    if got == 0 { return .endOfFile(at: position + done) }
+    done += got
+  }
+  return .complete
+}
+
+/// `errno` `code` as a sentence part: the system's message and what to check.
+func systemError(_ code: Int32) -> String {
+  "\(String(cString: strerror(code))) (errno \(code)); check that the file is readable and its volume mounted"
 }
 
 /// A raw pointer handed to concurrent workers that write disjoint regions through it.
