@@ -116,8 +116,9 @@ struct FuseCommand: ParsableCommand {
       job.spec.levels == 1
       ? "no pyramid"
       : summary.pyramidInStream
-        ? String(format: "%d pyramid levels in the stream", job.spec.levels - 1)
-        : String(format: "%d pyramid levels from disk %.2f s", job.spec.levels - 1, summary.pyramidSeconds)
+        ? "\(job.spec.levels - 1) pyramid level\(job.spec.levels == 2 ? "" : "s") in the stream"
+        : "\(job.spec.levels - 1) pyramid level\(job.spec.levels == 2 ? "" : "s") from disk "
+          + String(format: "%.2f s", summary.pyramidSeconds)
     print(
       String(
         format:
