@@ -26,7 +26,7 @@ public struct ChunkGrid: Hashable, Sendable, CustomStringConvertible {
     }
     self.shape = shape
     self.chunkShape = chunkShape
-    self.gridShape = zip(shape, chunkShape).map { ($0 + $1 - 1) / $1 }
+    self.gridShape = zip(shape, chunkShape).map { $0 / $1 + ($0 % $1 == 0 ? 0 : 1) }  // no overflow near Int.max
   }
 
   @inlinable public var rank: Int { shape.count }

@@ -57,9 +57,8 @@ import Testing
     let plans = FFTPlanCache()
     for f in [0.85, 0.9, 0.95, 0.99] {
       let (a, b) = Self.pair(slice, Box(lower: [30, 20], upper: [40, 76]), shift: [f, 1.25])
-      if let r = PhaseCorrelation().measure(a, b, plans: plans) {
-        #expect(abs(r.shift[1] - 1.25) < 0.05, "shift \(r.shift) for \(f)")
-      }
+      let r = try #require(PhaseCorrelation().measure(a, b, plans: plans))
+      #expect(abs(r.shift[0] - f) < 0.05 && abs(r.shift[1] - 1.25) < 0.05, "shift \(r.shift) for \(f)")
     }
   }
 

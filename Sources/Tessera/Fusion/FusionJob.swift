@@ -209,8 +209,9 @@ public final class FusionJob: Sendable {
 
   /// Resident bytes per byte the input cache holds: blocks being read or still in a worker's hands
   /// after eviction, and allocator slack. Measured on the 4×4-tile gzip case (`BIG=1
-  /// Benchmarks/fusion/run.sh`): peak RSS grows by 1.11 bytes per cached byte (232 MiB at `--memory
-  /// 256M` with a 100 MiB cache, 517 MiB at 512M with 356 MiB); 1.18 leaves a margin.
+  /// Benchmarks/fusion/run.sh`, with an earlier 112 MiB fixed overhead and no slack): peak RSS grew
+  /// by 1.11 bytes per cached byte (232 MiB at `--memory 256M` with a 100 MiB cache, 517 MiB at 512M
+  /// with 356 MiB); 1.18 leaves a margin (now 230 and 467 MiB).
   public static let cacheSlack = 1.18
 
   /// Decoded bytes of all views to fuse.
@@ -265,7 +266,8 @@ public final class FusionJob: Sendable {
           ? "none"
           : pyramidInStream
             ? "\(spec.levels - 1) level(s) built in the stream from level-0 blocks in memory"
-              + (options.mode == .resume ? " (from disk if the output has complete blocks)" : "")
+              + (options.mode == .resume
+                ? " (from disk if the output has complete blocks; its memory then goes to the cache)" : "")
             : "\(spec.levels - 1) level(s) built from level 0 read back from disk"
               + (spec.canStreamPyramid ? " (the budget cannot hold the in-stream pyramid)" : " (odd chunk extents)")),
     ].joined(separator: "\n")
@@ -335,7 +337,8 @@ public final class FusionJob: Sendable {
     let stream = pyramidBytes > 0 ? image.pyramidStream(for: indices) : nil
     // Without the stream (a resumed output) the memory set aside for it goes to the cache. The
     // cache lives only for this phase, so a pyramid built from disk afterwards reuses its memory.
-    let cache = ViewBlockCache(sources: cacheSources, budget: cacheBudget + (stream == nil ? pyramidBytes : 0))
+    let cache = ViewBlockCache(
+      sources: cacheSources, budget: cacheBudget + (stream == nil ? Int(Double(pyramidBytes) / Self.cacheSlack) : 0))
     let executor = FusionExecutor(plan: plan, cache: cache, outputType: spec.dataType, fillValue: spec.fillValue)
     let order: [Int]
     if stream != nil {

@@ -91,6 +91,24 @@ public final class HDF5Dataset: @unchecked Sendable {
         path: file.path, object: name,
         message: "unsupported element type; Tessera reads 8/16/32-bit integers and 32/64-bit floats")
     }
+    // A damaged dataspace can claim extents whose voxel (or chunk) count overflows: refuse it here,
+    // before any grid or buffer is sized from it.
+    func overflows(_ extents: [Int]) -> Bool {
+      var bytes = type.byteCount
+      for n in extents {
+        let (product, o) = bytes.multipliedReportingOverflow(by: max(1, n))
+        if o || n < 0 { return true }
+        bytes = product
+      }
+      return false
+    }
+    let overflow = overflows(info.shape) || overflows(info.chunks ?? [])
+    guard !overflow, info.chunks?.allSatisfy({ $0 > 0 }) ?? true else {
+      HDF5Library.withLock { _ = H5Dclose(info.id) }
+      throw HDF5Error(
+        path: file.path, object: name,
+        message: "shape \(info.shape) with chunks \(info.chunks ?? []) is too large to address; the file is damaged")
+    }
     self.shape = info.shape
     self.elementType = type
     self.chunkShape = info.chunks
