@@ -56,6 +56,9 @@ public final class ViewBlockCache: @unchecked Sendable {
   private var held = 0
   private var tick = 0
   private var stats = Statistics()
+  /// Reads still to come per block, when the caller said which reads it will make
+  /// (``expect(view:box:)``): a block is dropped as soon as its last expected read has copied it.
+  private var uses: [Key: Int] = [:]
 
   /// - Parameter sources: view index → how to read it.
   public init(sources: [Int: Source], budget: Int) {
@@ -69,6 +72,20 @@ public final class ViewBlockCache: @unchecked Sendable {
   }
 
   public var statistics: Statistics { condition.withLock { stats } }
+
+  /// Announces a read of `box` of view `view` that will come: each block it meets is kept until
+  /// its last announced read, then dropped at once (its memory goes back for the next blocks, and
+  /// the least-recently-used order only has to choose among blocks still wanted). Blocks never
+  /// announced follow the least-recently-used order alone. Announcing changes what is kept, never
+  /// what is read.
+  public func expect(view: Int, box: Box) {
+    guard let grid = grids[view] else { return }
+    condition.withLock {
+      for block in grid.chunks(intersecting: box) {
+        uses[Key(view: view, block: grid.linearIndex(ofChunk: block)), default: 0] += 1
+      }
+    }
+  }
 
   /// Element type of view `view`'s voxels as ``read(view:box:into:)`` delivers them.
   public func elementType(view: Int) -> ElementType {
@@ -89,12 +106,14 @@ public final class ViewBlockCache: @unchecked Sendable {
     }
     // Every voxel of `box` lies in exactly one block, so the blocks overwrite it all.
     for block in grid.chunks(intersecting: box) {
-      let data = try fetch(Key(view: view, block: grid.linearIndex(ofChunk: block)), grid: grid, source: source)
+      let key = Key(view: view, block: grid.linearIndex(ofChunk: block))
+      let data = try fetch(key, grid: grid, source: source)
       precondition(data.elementType == source.elementType, "view \(view) read as \(data.elementType)")
       data.withUnsafeBytes { src in
         RawCopy.copy(
           elementSize: size, from: src.baseAddress!, sourceBox: data.box, to: out.baseAddress!, destinationBox: box)
       }
+      used(key)
     }
   }
 
@@ -135,6 +154,22 @@ public final class ViewBlockCache: @unchecked Sendable {
           condition.broadcast()
         }
         return data
+      }
+    }
+  }
+
+  /// One announced read of `key` is done: at the last, the block is dropped.
+  private func used(_ key: Key) {
+    condition.withLock {
+      guard let left = uses[key] else { return }
+      if left > 1 {
+        uses[key] = left - 1
+        return
+      }
+      uses[key] = nil
+      if case .ready(_, let bytes, _) = entries[key] {
+        entries[key] = nil
+        held -= bytes
       }
     }
   }

@@ -25,3 +25,45 @@ import Testing
     #expect(plane.reduce(2, *) >= 1 << 20)
   }
 }
+
+/// Announced reads: a block stays until its last announced read, then goes at once; reads never
+/// change.
+@Suite struct ViewBlockCacheUsesTests {
+  struct Ramp: ViewReader {
+    let shape: [Int]
+    func read(_ box: Box, level: Int) throws -> AnyVolumeBuffer {
+      var v = VolumeBuffer<UInt16>(box: box)
+      box.forEachIndex { p in v[p] = UInt16(truncatingIfNeeded: p[0] * 1000 + p[1]) }
+      return AnyVolumeBuffer(v)
+    }
+  }
+
+  func read(_ cache: ViewBlockCache, _ box: Box) throws -> [UInt16] {
+    var out = [UInt16](repeating: 0, count: box.volume)
+    try out.withUnsafeMutableBytes { try cache.read(view: 0, box: box, into: $0) }
+    return out
+  }
+
+  @Test func blocksGoAfterTheirLastAnnouncedRead() throws {
+    let shape = [40, 40]
+    let source = ViewBlockCache.Source(
+      reader: Ramp(shape: shape), shape: shape, elementType: .uint16, blockShape: [10, 10])
+    let cache = ViewBlockCache(sources: [0: source], budget: 1 << 30)
+    let a = Box(lower: [0, 0], upper: [10, 15])  // blocks (0,0) and (0,1)
+    let b = Box(lower: [0, 12], upper: [10, 20])  // block (0,1) again
+    cache.expect(view: 0, box: a)
+    cache.expect(view: 0, box: b)
+    let first = try read(cache, a)
+    #expect(cache.statistics.misses == 2)
+    // (0,0) had one announced read and is gone; (0,1) is kept for b.
+    let second = try read(cache, b)
+    #expect(cache.statistics.misses == 2 && cache.statistics.hits == 1)
+    // Both are gone now: reading a again decodes both blocks again, with the same voxels.
+    #expect(try read(cache, a) == first)
+    #expect(cache.statistics.misses == 4)
+    #expect(second == (try Ramp(shape: shape).read(b, level: 0)).converted(to: UInt16.self).storage)
+    // Unannounced blocks stay (least recently used order only).
+    _ = try read(cache, a)
+    #expect(cache.statistics.misses == 4)
+  }
+}

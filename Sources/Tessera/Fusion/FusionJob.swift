@@ -348,6 +348,18 @@ public final class FusionJob: Sendable {
     } else {
       order = Array(remaining.indices)
     }
+    // Every source region the executor will read, announced to the cache, so each input block is
+    // dropped as soon as its last reader has it (the memory is reused; the cache's LRU order only
+    // chooses among blocks still wanted).
+    let lead = spec.leadingAxes.count
+    for k in order {
+      for piece in level0.pieces(ofBlock: indices[k]) {
+        let spatial = Box(lower: Array(piece.lower.dropFirst(lead)), upper: Array(piece.upper.dropFirst(lead)))
+        for v in remaining[k].views {
+          if let source = plan.sourceBox(view: v, for: spatial) { cache.expect(view: plan.views[v].index, box: source) }
+        }
+      }
+    }
     let counters = Counters()
     let total = order.count
     let timer = DispatchSource.makeTimerSource()
@@ -358,7 +370,6 @@ public final class FusionJob: Sendable {
     }
     timer.resume()
     defer { timer.cancel() }
-    let lead = spec.leadingAxes.count
     try Parallel.forEach(total, threads: options.threads) { i in
       let b = remaining[order[i]]
       let index = indices[order[i]]

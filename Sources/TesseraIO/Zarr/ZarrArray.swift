@@ -194,6 +194,24 @@ public final class ZarrArray: Sendable {
     return bytes
   }
 
+  /// The boxes (clipped to the array) that ``writeBlock(_:produce:)`` asks `produce` for, in
+  /// order: the block's box, or each inner chunk of a shard that lies in the array.
+  public func pieces(ofBlock index: [Int]) -> [Box] {
+    guard let inner = metadata.innerChunkShape else { return [grid.box(ofChunk: index)] }
+    let shardBox = grid.fullBox(ofChunk: index)
+    var out: [Box] = []
+    Box(shape: zip(metadata.chunkShape, inner).map { $0 / $1 }).forEachIndex { local in
+      let clipped = Self.innerBox(local, inner: inner, in: shardBox).intersection(grid.bounds)
+      if !clipped.isEmpty { out.append(clipped) }
+    }
+    return out
+  }
+
+  /// Inner chunk `local` (its index within the shard) of the shard at `shardBox`, unclipped.
+  static func innerBox(_ local: [Int], inner: [Int], in shardBox: Box) -> Box {
+    Box(origin: zip(local, inner).map { $0 * $1 }, shape: inner).translated(by: shardBox.lower)
+  }
+
   func encodeShard(_ shardBox: Box, inner: [Int], produce: (Box) throws -> AnyVolumeBuffer?) throws -> [UInt8]? {
     let perShard = zip(metadata.chunkShape, inner).map { $0 / $1 }
     let count = perShard.reduce(1, *)
@@ -205,8 +223,8 @@ public final class ZarrArray: Sendable {
     var any = false
     try Box(shape: perShard).forEachIndex { local in
       defer { k += 1 }
-      let innerBox = Box(origin: zip(local, inner).map { $0 * $1 }, shape: inner).translated(by: shardBox.lower)
-      // Inner chunks wholly outside the array stay empty.
+      let innerBox = Self.innerBox(local, inner: inner, in: shardBox)
+      // Inner chunks wholly outside the array stay empty (``pieces(ofBlock:)`` lists the others).
       let clipped = innerBox.intersection(grid.bounds)
       guard !clipped.isEmpty, let data = try produce(clipped) else { return }
       let encoded: [UInt8]?
