@@ -73,11 +73,12 @@ public final class ViewBlockCache: @unchecked Sendable {
 
   public var statistics: Statistics { condition.withLock { stats } }
 
-  /// Announces a read of `box` of view `view` that will come: each block it meets is kept until
-  /// its last announced read, then dropped at once (its memory goes back for the next blocks, and
-  /// the least-recently-used order only has to choose among blocks still wanted). Blocks never
-  /// announced follow the least-recently-used order alone. Announcing changes what is kept, never
-  /// what is read.
+  /// Announces a read of `box` of view `view` that will come: each block it meets is dropped as
+  /// soon as its last announced read has copied it (its memory goes back for the next blocks). A
+  /// block with reads still to come can still be evicted, least recently used first, when the
+  /// budget is tight (it is then decoded again). Every read of an announced block counts as one of
+  /// its reads, so a caller announces all of its reads or none. Blocks never announced follow the
+  /// least-recently-used order alone. Announcing changes what is kept, never what is read.
   public func expect(view: Int, box: Box) {
     guard let grid = grids[view] else { return }
     condition.withLock {

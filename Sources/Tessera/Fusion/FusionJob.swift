@@ -348,9 +348,9 @@ public final class FusionJob: Sendable {
     } else {
       order = Array(remaining.indices)
     }
-    // Every source region the executor will read, announced to the cache, so each input block is
-    // dropped as soon as its last reader has it (the memory is reused; the cache's LRU order only
-    // chooses among blocks still wanted).
+    // Every source region the executor will read (each piece of each block, each of its views),
+    // announced to the cache, so each input block is dropped as soon as its last reader has it and
+    // its memory is reused.
     let lead = spec.leadingAxes.count
     for k in order {
       for piece in level0.pieces(ofBlock: indices[k]) {
