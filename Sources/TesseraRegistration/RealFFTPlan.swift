@@ -115,11 +115,14 @@ public final class FFTBuffer: @unchecked Sendable {
     self.realCount = realCount
     self.complexCount = complexCount
     realCapacity = realCount
-    complexCapacity = complexCount
+    // A half spectrum of N real samples has N/2 + N/n complex values for a last axis of n: room
+    // for N/2 + N/8 lets plans of one size but other shapes (a pair along x, one along y) share
+    // buffers instead of each making its own.
+    complexCapacity = max(complexCount, realCount / 2 + realCount / 8)
     real = fftwf_alloc_real(realCount)!
     real.initialize(repeating: 0, count: realCount)
-    complexPointer = fftwf_alloc_complex(complexCount)!
-    UnsafeMutableRawPointer(complexPointer).initializeMemory(as: Float.self, repeating: 0, count: 2 * complexCount)
+    complexPointer = fftwf_alloc_complex(complexCapacity)!
+    UnsafeMutableRawPointer(complexPointer).initializeMemory(as: Float.self, repeating: 0, count: 2 * complexCapacity)
   }
 
   /// Whether the buffer can hold `plan`'s arrays.

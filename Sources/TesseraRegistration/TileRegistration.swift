@@ -138,15 +138,27 @@ public enum TileRegistration {
     }
     let cache = ViewBlockCache(sources: sources, budget: options.memoryBytes)
     var cachedViews: [Int: [View]] = [:]
+    var keys: [Int: [Int]] = [:]
     for (key, (tile, v)) in keyed.enumerated() {
       var cached = v
       cached.reader = cache.reader(view: key)
       cachedViews[tile, default: []].append(cached)
+      keys[tile, default: []].append(key)
     }
     let viewsOfTile = cachedViews
     let factor = inMemoryFactor
     let overlaps = pairs(dataset, options: options).filter {
       viewsOfTile[$0.tiles[0]] != nil && viewsOfTile[$0.tiles[1]] != nil
+    }
+    // Every pair's reads announced to the cache: a chunk is dropped once the last pair that needs
+    // it has read it, and its memory serves the next ones.
+    for o in overlaps {
+      let (a, b) = (viewsOfTile[o.tiles[0]]![0], viewsOfTile[o.tiles[1]]![0])
+      guard a.viewToWorld.isAxisAligned, b.viewToWorld.isAxisAligned, a.voxelSize == b.voxelSize,
+        let (boxA, boxB, _, _) = regions(o, a, b)
+      else { continue }
+      for key in keys[o.tiles[0]]! { cache.expect(view: key, box: boxA) }
+      for key in keys[o.tiles[1]]! { cache.expect(view: key, box: boxB) }
     }
     let plans = FFTPlanCache()
     let workspaces = Pool { PairWorkspace() }
@@ -215,19 +227,7 @@ public enum TileRegistration {
     }
     let rank = a.rank
     let v = a.voxelSize
-    let originA = a.viewToWorld.translation
-    let originB = b.viewToWorld.translation
-    // A's voxels whose centres lie in the world overlap, and B's matching voxels (nearest integer
-    // offset between the stated positions; the fraction is added back to the measurement).
-    let lowerA = (0..<rank).map { Int(((overlap.lowerUm[$0] - originA[$0]) / v[$0] + 0.5).rounded(.up)) }
-    let upperA = (0..<rank).map { Int(((overlap.upperUm[$0] - originA[$0]) / v[$0] - 0.5).rounded(.down)) + 1 }
-    let delta = (0..<rank).map { (originA[$0] - originB[$0]) / v[$0] }
-    let k = delta.map { Int($0.rounded()) }
-    var boxA = Box(lower: lowerA, upper: upperA).intersection(a.bounds)
-    var boxB = boxA.translated(by: k).intersection(b.bounds)
-    boxA = boxB.translated(by: k.map { -$0 }).intersection(boxA)
-    boxB = boxA.translated(by: k)
-    guard !boxA.isEmpty, boxA.shape.allSatisfy({ $0 >= 4 }) else { return nil }
+    guard let (boxA, boxB, k, delta) = regions(overlap, a, b) else { return nil }
     let found = try workspaces.withWorkspace { w -> PhaseCorrelation.Result? in
       try averaged(viewsA, boxA, into: &w.a, w)
       try averaged(viewsB, boxB, into: &w.b, w)
@@ -246,6 +246,27 @@ public enum TileRegistration {
     }
     return Measurement(
       voxels: zip(um, fullVoxel).map { $0 / $1 }, um: um, correlation: m.correlation, uncertainty: sigma)
+  }
+
+  /// The regions of views `a` and `b` a pair reads: A's voxels whose centres lie in the world
+  /// overlap, and B's matching voxels (`k`, the nearest integer offset between the stated
+  /// positions; `delta` the exact one, whose fraction is added back to the measurement); nil when
+  /// they share fewer than 4 voxels on some axis.
+  static func regions(_ overlap: TileOverlap, _ a: View, _ b: View) -> (Box, Box, [Int], [Double])? {
+    let rank = a.rank
+    let v = a.voxelSize
+    let originA = a.viewToWorld.translation
+    let originB = b.viewToWorld.translation
+    let lowerA = (0..<rank).map { Int(((overlap.lowerUm[$0] - originA[$0]) / v[$0] + 0.5).rounded(.up)) }
+    let upperA = (0..<rank).map { Int(((overlap.upperUm[$0] - originA[$0]) / v[$0] - 0.5).rounded(.down)) + 1 }
+    let delta = (0..<rank).map { (originA[$0] - originB[$0]) / v[$0] }
+    let k = delta.map { Int($0.rounded()) }
+    var boxA = Box(lower: lowerA, upper: upperA).intersection(a.bounds)
+    var boxB = boxA.translated(by: k).intersection(b.bounds)
+    boxA = boxB.translated(by: k.map { -$0 }).intersection(boxA)
+    boxB = boxA.translated(by: k)
+    guard !boxA.isEmpty, boxA.shape.allSatisfy({ $0 >= 4 }) else { return nil }
+    return (boxA, boxB, k, delta)
   }
 
   /// The view as seen at its stored pyramid level with downsampling `factor` in y and x (and in z
