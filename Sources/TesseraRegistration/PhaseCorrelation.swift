@@ -31,7 +31,7 @@ public struct PhaseCorrelation: Sendable {
   /// Smallest per-axis standard deviation a fit reports, voxels.
   public var uncertaintyFloor: Double = 0.02
   /// Largest window (voxels) the subpixel fit reads; larger overlaps are cut to a centred window.
-  public var refinementVoxels: Int = 1 << 17
+  public var refinementVoxels: Int = 1 << 16
 
   public init(peaks: Int = 5, taper: Double = 0.2, minimumOverlap: Double = 0.25, maxShift: [Double]? = nil) {
     self.peaks = peaks
