@@ -29,6 +29,8 @@ let package = Package(
     .systemLibrary(
       name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
       providers: [.apt(["zlib1g-dev"])]),
+    // glibc's mallopt (malloc.h), for the command line's allocator tuning.
+    .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
     .systemLibrary(
       name: "CDeflate", path: "Sources/CDeflate", pkgConfig: "libdeflate",
       providers: [.apt(["libdeflate-dev"])]),
@@ -49,7 +51,7 @@ let package = Package(
     .executableTarget(
       name: "tessera",
       dependencies: [
-        "Tessera",
+        "Tessera", "CMalloc",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
 
