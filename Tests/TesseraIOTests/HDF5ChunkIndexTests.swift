@@ -8,7 +8,7 @@ import Testing
 /// The chunk index read from the file (B-tree walk) and the coalesced `pread` path built on it.
 @Suite struct HDF5ChunkIndexTests {
   static func volume(_ shape: [Int], seed: UInt64) -> VolumeBuffer<UInt16> {
-    var rng = SeededGenerator(seed: seed)
+    var rng = SplitMix64(seed: seed)
     var v = VolumeBuffer<UInt16>(shape: shape)
     for i in v.storage.indices { v.storage[i] = UInt16(truncatingIfNeeded: rng.next() >> 52) &+ UInt16(i / 64) }
     return v
@@ -36,7 +36,7 @@ import Testing
       }
     }
     let f = try HDF5File(path: path)
-    var rng = SeededGenerator(seed: 11)
+    var rng = SplitMix64(seed: 11)
     for (name, _, _) in layouts {
       let d = try f.dataset(name)
       let grid = try ChunkGrid(shape: shape, chunkShape: [4, 8, 8])
@@ -151,7 +151,7 @@ import Testing
         "x", elementType: .uint16, shape: v.shape, chunkShape: [4, 8, 8], deflateLevel: 1, shuffle: true)
       try d.write(v)
     }
-    var generator = SeededGenerator(seed: 4)
+    var generator = SplitMix64(seed: 4)
     let boxes = (0..<32).map { _ in
       let lo = (0..<3).map { Int.random(in: 0..<v.shape[$0], using: &generator) }
       let hi = (0..<3).map { Int.random(in: (lo[$0] + 1)...v.shape[$0], using: &generator) }
@@ -302,7 +302,7 @@ import Testing
     let leaves = p.nodes.filter { $0.level == 0 }
     try #require(leaves.count >= 2 && p.nodes.contains { $0.level == 1 }, "\(p.nodes)")
     let regions = [p.objectHeader] + p.nodes.map { p.span(of: $0) }
-    var rng = SeededGenerator(seed: 2026)
+    var rng = SplitMix64(seed: 2026)
     var outcomes: [String: Int] = [:]
     var rejected = 0
     for trial in 0..<300 {
@@ -379,18 +379,5 @@ import Testing
     #expect(e.chunkIndex(descriptor: try #require(e.file.readDescriptor())) == nil)
     #expect(e.chunkIndexFailure?.contains("beyond the file's end") == true, "\(e.chunkIndexFailure ?? "")")
     #expect(throws: HDF5Error.self) { try e.readBlock(e.bounds) }
-  }
-}
-
-/// A seeded generator (SplitMix64), so the random boxes are the same on every run.
-struct SeededGenerator: RandomNumberGenerator {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
   }
 }

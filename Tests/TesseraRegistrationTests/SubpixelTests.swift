@@ -99,7 +99,7 @@ import Testing
       .reboxed(Box(shape: [96, 96]))
     let shift = [1.3, -2.6]
     var (a, b) = Self.pair(slice, Box(lower: [20, 20], upper: [64, 64]), shift: shift)
-    var rng = SplitMix(state: 11)
+    var rng = SplitMix64(seed: 11)
     let spread = Float(1500)  // about a third of the crop's standard deviation
     for i in a.storage.indices {
       a.storage[i] += spread * rng.gaussian()
@@ -170,7 +170,7 @@ import Testing
   /// The 2×2 tiling of the confocal crop, seeded jitter up to ±2.5 voxels in y, x and ±1 in z.
   static func tiling() throws -> RealTiling {
     let nuclei = try RealTexture.load("nuclei_crop")
-    var rng = SplitMix(state: 7)
+    var rng = SplitMix64(seed: 7)
     let corners = [[2, 3, 3], [2, 3, 37], [2, 37, 3], [2, 37, 37]]
     var jitter: [[Double]] = []
     for _ in corners {
@@ -194,16 +194,8 @@ import Testing
   }
 }
 
-/// A seeded generator (SplitMix64) with uniform and Gaussian draws.
-struct SplitMix {
-  var state: UInt64
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
+/// Uniform and Gaussian draws from TesseraCore's seeded generator.
+extension SplitMix64 {
   mutating func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
   mutating func gaussian() -> Float {
     let u = max(uniform(), 1e-300)

@@ -229,12 +229,11 @@ public final class FusionJob: Sendable {
 
   /// Predicted peak memory: what the cache can hold (its budget, or all cached input if smaller)
   /// times ``cacheSlack``, plus the regions in flight, plus the in-stream pyramid's open blocks,
-  /// plus ``fixedOverhead``. Never more than the budget.
+  /// plus ``fixedOverhead``. The cache budget is what is left of the budget after the rest, so
+  /// this is never more than the budget.
   public var predictedPeakBytes: Int {
-    min(
-      options.memoryBytes,
-      Int(Double(min(cacheBudget, cachedInputBytes)) * Self.cacheSlack) + max(1, options.threads) * bytesPerRegion
-        + pyramidBytes + Self.fixedOverhead)
+    Int(Double(min(cacheBudget, cachedInputBytes)) * Self.cacheSlack) + max(1, options.threads) * bytesPerRegion
+      + pyramidBytes + Self.fixedOverhead
   }
 
   /// The dry-run report.
