@@ -82,8 +82,11 @@ public final class RealFFTPlan: @unchecked Sendable {
   /// Number of real samples.
   public var count: Int { shape.reduce(1, *) }
 
-  /// Fresh, FFTW-aligned working memory for this plan.
-  public func makeBuffer() -> FFTBuffer { FFTBuffer(realCount: count, complexCount: spectrumShape.reduce(1, *)) }
+  /// Fresh, FFTW-aligned working memory for this plan, with room for at least `capacity` reals
+  /// (and their half spectrum, as ``FFTBuffer`` sizes it).
+  public func makeBuffer(capacity: Int = 0) -> FFTBuffer {
+    FFTBuffer(realCount: count, complexCount: spectrumShape.reduce(1, *), capacity: capacity)
+  }
 
   /// `buffer.real` → `buffer.spectrum`.
   public func forward(_ buffer: FFTBuffer) {
@@ -111,16 +114,16 @@ public final class FFTBuffer: @unchecked Sendable {
   public let real: UnsafeMutablePointer<Float>
   let complexPointer: UnsafeMutablePointer<fftwf_complex>
 
-  init(realCount: Int, complexCount: Int) {
+  init(realCount: Int, complexCount: Int, capacity: Int = 0) {
     self.realCount = realCount
     self.complexCount = complexCount
-    realCapacity = realCount
+    realCapacity = max(realCount, capacity)
     // A half spectrum of N real samples has N/2 + N/n complex values for a last axis of n: room
     // for N/2 + N/8 lets plans of one size but other shapes (a pair along x, one along y) share
     // buffers instead of each making its own.
-    complexCapacity = max(complexCount, realCount / 2 + realCount / 8)
-    real = fftwf_alloc_real(realCount)!
-    real.initialize(repeating: 0, count: realCount)
+    complexCapacity = max(complexCount, realCapacity / 2 + realCapacity / 8)
+    real = fftwf_alloc_real(realCapacity)!
+    real.initialize(repeating: 0, count: realCapacity)
     complexPointer = fftwf_alloc_complex(complexCapacity)!
     UnsafeMutableRawPointer(complexPointer).initializeMemory(as: Float.self, repeating: 0, count: 2 * complexCapacity)
   }
@@ -158,8 +161,14 @@ public final class FFTBuffer: @unchecked Sendable {
 public final class FFTPlanCache: Sendable {
   private let plans = Mutex<[[Int]: RealFFTPlan]>([:])
   private let free = Mutex<[FFTBuffer]>([])
+  /// Reals every new buffer has room for at least.
+  let bufferCapacity: Int
 
-  public init() {}
+  /// `bufferCapacity`: the largest real count the caller's plans will need, when known in
+  /// advance (a registration knows every pair's shape before it starts): every buffer is then
+  /// made that large, fits every plan, and a worker's first buffers are its only ones (sizing each
+  /// to its first plan would make a new one whenever a larger plan came after a smaller).
+  public init(bufferCapacity: Int = 0) { self.bufferCapacity = bufferCapacity }
 
   /// The plan for `shape`, made on first request.
   public func plan(for shape: [Int]) -> RealFFTPlan {
@@ -180,7 +189,7 @@ public final class FFTPlanCache: Sendable {
         free.indices.filter { free[$0].fits(plan) }.min { free[$0].realCapacity < free[$1].realCapacity }
           .map { free.remove(at: $0) }
       }
-      let buffer = reused ?? plan.makeBuffer()
+      let buffer = reused ?? plan.makeBuffer(capacity: bufferCapacity)
       buffer.bind(to: plan)
       return buffer
     }

@@ -189,32 +189,27 @@ struct SubpixelRefinement {
     let shape = box.shape
     let count = bs.count
     let c = m.columns
-    // Scores per parameter: (α·∂â/∂x_k)·r for the refined axes, â·r, r.
-    var residual = [Double](repeating: 0, count: count)
-    for i in 0..<count { residual[i] = Double(bs[i]) - alpha * Double(s.value[i]) - beta }
-    var scores: [[Double]] = []
+    // Scores per parameter: (α·∂â/∂x_k)·r for the refined axes, â·r, r (Float, as the sums of
+    // ``Moments``: Float lanes over short pieces, Double across them).
+    let (fa, fb) = (Float(alpha), Float(beta))
+    var residual = [Float](repeating: 0, count: count)
+    for i in 0..<count { residual[i] = bs[i] - fa * s.value[i] - fb }
+    var scores: [[Float]] = []
     for k in m.refinedAxes {
       let g = s.gradient[k]
-      var score = [Double](repeating: 0, count: count)
-      for i in 0..<count { score[i] = alpha * Double(g[i]) * residual[i] }
+      var score = [Float](repeating: 0, count: count)
+      for i in 0..<count { score[i] = fa * g[i] * residual[i] }
       scores.append(score)
     }
-    var valueScore = [Double](repeating: 0, count: count)
-    for i in 0..<count { valueScore[i] = Double(s.value[i]) * residual[i] }
+    var valueScore = [Float](repeating: 0, count: count)
+    for i in 0..<count { valueScore[i] = s.value[i] * residual[i] }
     scores.append(valueScore)
     scores.append(residual)
     let factors = scores.map { Self.effectiveSampleFactor($0, shape: shape) }
     var sandwich = [Double](repeating: 0, count: c * c)
     for p in 0..<c {
       for q in p..<c {
-        let sum = scores[p].withUnsafeBufferPointer { u in
-          scores[q].withUnsafeBufferPointer { v in
-            var total = 0.0
-            for i in 0..<count { total += u[i] * v[i] }
-            return total
-          }
-        }
-        sandwich[p * c + q] = sum * (factors[p] * factors[q]).squareRoot()
+        sandwich[p * c + q] = Moments.dot(scores[p], scores[q]) * (factors[p] * factors[q]).squareRoot()
         sandwich[q * c + p] = sandwich[p * c + q]
       }
     }
@@ -241,24 +236,21 @@ struct SubpixelRefinement {
 
   /// `Π_k (1 + ρ_k) / (1 − ρ_k)`, ρ_k the lag-1 autocorrelation of `field` along axis k (clamped
   /// to 0 … 0.9): the variance inflation of a sum over a separable first-order autoregressive field.
-  static func effectiveSampleFactor(_ field: [Double], shape: [Int]) -> Double {
+  static func effectiveSampleFactor(_ field: [Float], shape: [Int]) -> Double {
     var factor = 1.0
     field.withUnsafeBufferPointer { p in
       for k in 0..<shape.count where shape[k] > 1 {
-        // Pairs (x, x + e_k), as outer × (m − 1) × inner runs.
+        // Pairs (x, x + e_k): per index of the axes before k, the (m − 1)·inner voxels from its
+        // first row on, each with the voxel `inner` further (one contiguous run).
         let outer = shape[..<k].reduce(1, *)
         let inner = shape[(k + 1)...].reduce(1, *)
         let m = shape[k]
         var lagged = 0.0
         var total = 0.0
         for o in 0..<outer {
-          for i in 0..<(m - 1) {
-            let row = p.baseAddress! + (o * m + i) * inner
-            for q in 0..<inner {
-              lagged += row[q] * row[q + inner]
-              total += row[q] * row[q]
-            }
-          }
+          let run = p.baseAddress! + o * m * inner
+          lagged += Moments.dot(run, run + inner, (m - 1) * inner)
+          total += Moments.dot(run, run, (m - 1) * inner)
         }
         let rho = total > 0 ? max(0, min(0.9, lagged / total)) : 0
         factor *= (1 + rho) / (1 - rho)
@@ -425,8 +417,9 @@ struct SubpixelRefinement {
   /// Cubic B-spline coefficients of a C-order array (separable recursive filter, mirror
   /// boundaries, pole √3 − 2; exact interpolation at the samples).
   static func prefilter(_ values: [Float], shape: [Int]) -> [Float] {
-    var c = values.map { Double($0) }
-    let z = 3.0.squareRoot() - 2
+    // In Float: the recursion is stable (|z| < 0.27), so rounding stays at a few ulps of the data.
+    var c = values
+    let z = Float(3.0.squareRoot() - 2)
     let n = shape.count
     for k in 0..<n {
       let m = shape[k]
@@ -438,7 +431,7 @@ struct SubpixelRefinement {
       // Whole rows across the inner axes at once (vectorised, cache-friendly); the recursion
       // runs along axis k.
       c.withUnsafeMutableBufferPointer { p in
-        var first = [Double](repeating: 0, count: inner)
+        var first = [Float](repeating: 0, count: inner)
         for o in 0..<outer {
           let base = p.baseAddress! + o * m * inner
           for i in 0..<(m * inner) { base[i] *= 6 }
@@ -464,7 +457,7 @@ struct SubpixelRefinement {
         }
       }
     }
-    return c.map { Float($0) }
+    return c
   }
 
   /// The sums one Gauss–Newton step needs, over the support, at the current (α, β).
@@ -527,31 +520,35 @@ struct SubpixelRefinement {
 
     /// Σ uᵢvᵢ: Float in 8 SIMD lanes over pieces of 4096, Double across pieces.
     static func dot(_ u: [Float], _ v: [Float]) -> Double {
-      u.withUnsafeBufferPointer { u in
-        v.withUnsafeBufferPointer { v in
-          var total = 0.0
-          var start = 0
-          while start < u.count {
-            let end = min(u.count, start + 4096)
-            var lanes = SIMD8<Float>()
-            var i = start
-            while i + 8 <= end {
-              let x = UnsafeRawPointer(u.baseAddress! + i).loadUnaligned(as: SIMD8<Float>.self)
-              let y = UnsafeRawPointer(v.baseAddress! + i).loadUnaligned(as: SIMD8<Float>.self)
-              lanes += x * y
-              i += 8
-            }
-            var rest = Double(lanes.sum())
-            while i < end {
-              rest += Double(u[i]) * Double(v[i])
-              i += 1
-            }
-            total += rest
-            start = end
-          }
-          return total
-        }
+      precondition(u.count == v.count)
+      return u.withUnsafeBufferPointer { u in
+        v.withUnsafeBufferPointer { v in dot(u.baseAddress!, v.baseAddress!, u.count) }
       }
+    }
+
+    /// Σ uᵢvᵢ for i < count, summed as the two-array form.
+    static func dot(_ u: UnsafePointer<Float>, _ v: UnsafePointer<Float>, _ count: Int) -> Double {
+      var total = 0.0
+      var start = 0
+      while start < count {
+        let end = min(count, start + 4096)
+        var lanes = SIMD8<Float>()
+        var i = start
+        while i + 8 <= end {
+          let x = UnsafeRawPointer(u + i).loadUnaligned(as: SIMD8<Float>.self)
+          let y = UnsafeRawPointer(v + i).loadUnaligned(as: SIMD8<Float>.self)
+          lanes += x * y
+          i += 8
+        }
+        var rest = Double(lanes.sum())
+        while i < end {
+          rest += Double(u[i]) * Double(v[i])
+          i += 1
+        }
+        total += rest
+        start = end
+      }
+      return total
     }
 
     static func sum(_ u: [Float]) -> Double { u.withUnsafeBufferPointer { PhaseCorrelation.sum($0) } }

@@ -151,7 +151,9 @@ public enum TileRegistration {
       viewsOfTile[$0.tiles[0]] != nil && viewsOfTile[$0.tiles[1]] != nil
     }
     // Every pair's reads announced to the cache: a chunk is dropped once the last pair that needs
-    // it has read it, and its memory serves the next ones.
+    // it has read it, and its memory serves the next ones. The largest transform sizes the FFT
+    // buffers.
+    var largestTransform = 0
     for o in overlaps {
       let (a, b) = (viewsOfTile[o.tiles[0]]![0], viewsOfTile[o.tiles[1]]![0])
       guard a.viewToWorld.isAxisAligned, b.viewToWorld.isAxisAligned, a.voxelSize == b.voxelSize,
@@ -159,8 +161,10 @@ public enum TileRegistration {
       else { continue }
       for key in keys[o.tiles[0]]! { cache.expect(view: key, box: boxA) }
       for key in keys[o.tiles[1]]! { cache.expect(view: key, box: boxB) }
+      let shape = downsampledShape(boxA.shape, factor)
+      largestTransform = max(largestTransform, shape.map { PhaseCorrelation.fftSize(max($0, 2)) }.reduce(1, *))
     }
-    let plans = FFTPlanCache()
+    let plans = FFTPlanCache(bufferCapacity: largestTransform)
     let workspaces = Pool { PairWorkspace() }
     let results = Locked([Measurement?](repeating: nil, count: overlaps.count))
     let done = Locked(0)
@@ -331,12 +335,18 @@ public enum TileRegistration {
     }
   }
 
-  /// Block mean by `f` in y and x (and z when the region is thick enough to afford it).
+  /// The shape ``downsample(_:_:)`` makes of a region of `shape`.
+  static func downsampledShape(_ shape: [Int], _ f: Int) -> [Int] {
+    let rank = shape.count
+    return (0..<rank).map { d in max(1, shape[d] / (rank == 3 && d == 0 ? 1 : f)) }
+  }
+
+  /// Block mean by `f` in y and x (z keeps its resolution).
   static func downsample(_ region: VolumeBuffer<Float>, _ f: Int) -> VolumeBuffer<Float> {
     let shape = region.shape
     let rank = shape.count
     let factors = (0..<rank).map { d in rank == 3 && d == 0 ? 1 : f }
-    let out = zip(shape, factors).map { max(1, $0 / $1) }
+    let out = downsampledShape(shape, f)
     var result = VolumeBuffer<Float>(shape: out)
     var k = 0
     Box(shape: out).forEachIndex { q in

@@ -10,9 +10,10 @@ struct RefinePositionsCommand: ParsableCommand {
       "Correct stage positions: phase correlation on tile overlaps, then a global solve that rejects bad links.",
     discussion: """
       Every pair of tiles that overlap by at least --min-overlap voxels is registered by FFT phase correlation \\
-      on the overlap (peaks verified by normalised cross-correlation, subpixel refinement); a weighted least-squares \\
-      solve then finds one translation per tile, dropping the worst link while its residual is over 2.5× the mean \\
-      and over 3.5 voxels (never disconnecting a tile). Channels of a tile move together. The result is written in \\
+      on the overlap (peaks verified by normalised cross-correlation, subpixel refinement with a per-axis \\
+      uncertainty); a least-squares solve weighted by those uncertainties then finds one translation per tile, \\
+      dropping the worst link while it disagrees with the path through the other links by over 4 standard \\
+      deviations and 0.5 voxel (never disconnecting a tile). Channels of a tile move together. The result is written in \\
       the dataset's own format: a BigStitcher XML gets a "Tessera refine-positions" ViewTransform in front; \\
       manifests and HDF5 tiles get a new JSON manifest.
 
