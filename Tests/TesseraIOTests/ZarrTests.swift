@@ -222,3 +222,30 @@ func expectThrows(_ fragment: String, sourceLocation: SourceLocation = #_sourceL
     #expect("\(error)".contains(fragment), "\(error)", sourceLocation: sourceLocation)
   }
 }
+
+/// Display windows pick order statistics by counting for small integer types: the same values
+/// as sorting, on seeded samples of every such type (with repeats, extremes, one value, none).
+@Suite struct DisplayWindowPercentileTests {
+  @Test(arguments: [ElementType.uint8, .int8, .uint16, .int16, .uint32, .float32])
+  func countingMatchesSorting(type: ElementType) {
+    var rng = SplitMix64(seed: 0x5EED + UInt64(type.byteCount))
+    let range = type.isFloatingPoint ? -1000.0...1000.0 : type.range
+    for trial in 0..<40 {
+      let count = [0, 1, 2, 7, 1000, 20_000][trial % 6]
+      let spread = trial % 3 == 0 ? 3.0 : range.upperBound - range.lowerBound
+      let values = (0..<count).map { _ -> Double in
+        let x = range.lowerBound + Double(rng.next() % 1_000_003) / 1_000_003 * spread
+        return type.isFloatingPoint ? x : x.rounded(.down)
+      }
+      let (p, q) = ([0.0, 0.001, 0.3][trial % 3], [0.999, 1.0, 0.5][trial % 3])
+      let got = OMEZarrImage.percentiles(values, p, q, of: type)
+      if values.isEmpty {
+        #expect(got == (0, 1))
+        continue
+      }
+      let sorted = values.sorted()
+      let expected = (sorted[Int(Double(count - 1) * p)], sorted[Int(Double(count - 1) * q)])
+      #expect(got == expected, "\(type) trial \(trial)")
+    }
+  }
+}

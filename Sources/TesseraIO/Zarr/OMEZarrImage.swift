@@ -284,21 +284,25 @@ public final class OMEZarrImage: Sendable {
     let keepEvery = max(1, perChannel * blockVoxels / 2_000_000)
     let voxelStep = 8
     var samples = [[Double]](repeating: [], count: spec.channels.count)
+    var row: [Double] = []
     for (n, block) in blocks.enumerated() where n % keepEvery == 0 {
       guard let data = try coarsest.readBlock(block) else { continue }
       let c = block[lead - 1]
       let clipped = coarsest.grid.box(ofChunk: block)
-      var values = [Double](repeating: 0, count: data.box.volume)
+      // Every `voxelStep`-th voxel of each row inside the array (rows converted through a
+      // reused row buffer).
       data.withUnsafeBytes { src in
-        values.withUnsafeMutableBytes { dst in
-          ElementConversion.convert(
-            dst.count / 8, from: data.elementType, src.baseAddress!, to: .float64, dst.baseAddress!)
-        }
-      }
-      clipped.forEachRowStart(in: data.box) { offset, length in
-        for i in Swift.stride(from: offset, to: offset + length, by: voxelStep) {
-          let v = values[i]
-          if v != spec.fillValue && !v.isNaN { samples[c].append(v) }
+        clipped.forEachRowStart(in: data.box) { offset, length in
+          if row.count < length { row = [Double](repeating: 0, count: length) }
+          row.withUnsafeMutableBytes { r in
+            ElementConversion.convert(
+              length, from: data.elementType, src.baseAddress! + offset * data.elementType.byteCount, to: .float64,
+              r.baseAddress!)
+          }
+          for i in Swift.stride(from: 0, to: length, by: voxelStep) {
+            let v = row[i]
+            if v != spec.fillValue && !v.isNaN { samples[c].append(v) }
+          }
         }
       }
     }
@@ -306,12 +310,39 @@ public final class OMEZarrImage: Sendable {
       // Percentiles from an evenly thinned subset of at most 200 k samples (sorting millions would
       // cost more than the fusion of a small image).
       let step = max(1, channel.count / 200_000)
-      let values = Swift.stride(from: 0, to: channel.count, by: step).map { channel[$0] }.sorted()
-      let lo = values.isEmpty ? 0 : values[Int(Double(values.count - 1) * 0.001)]
-      let hi = values.isEmpty ? 1 : values[Int(Double(values.count - 1) * 0.999)]
-      let range = spec.dataType.isFloatingPoint ? (values.first ?? 0)...(values.last ?? 1) : spec.dataType.range
+      let thinned = Swift.stride(from: 0, to: channel.count, by: step).map { channel[$0] }
+      let (lo, hi) = Self.percentiles(thinned, 0.001, 0.999, of: spec.dataType)
+      let range =
+        spec.dataType.isFloatingPoint
+        ? (thinned.min() ?? 0)...(thinned.max() ?? 1) : spec.dataType.range
       return ["min": range.lowerBound, "max": range.upperBound, "start": lo, "end": max(hi, lo + 1e-9)]
     }
+  }
+
+  /// The order statistics at ranks ⌊(n − 1)·p⌋ and ⌊(n − 1)·q⌋ of `values` (0 and 1 when empty):
+  /// for integer types of at most 16 bits by counting the values (linear time), else by sorting.
+  static func percentiles(_ values: [Double], _ p: Double, _ q: Double, of type: ElementType) -> (Double, Double) {
+    guard !values.isEmpty else { return (0, 1) }
+    let ranks = [Int(Double(values.count - 1) * p), Int(Double(values.count - 1) * q)]
+    guard !type.isFloatingPoint, type.byteCount <= 2 else {
+      let sorted = values.sorted()
+      return (sorted[ranks[0]], sorted[ranks[1]])
+    }
+    let lowest = Int(type.range.lowerBound)
+    var counts = [Int](repeating: 0, count: Int(type.range.upperBound) - lowest + 1)
+    for v in values { counts[Int(v) - lowest] += 1 }
+    var found: [Double] = []
+    var seen = 0
+    var r = 0
+    for (i, n) in counts.enumerated() where n > 0 {
+      seen += n
+      while r < ranks.count, ranks[r] < seen {
+        found.append(Double(i + lowest))
+        r += 1
+      }
+      if r == ranks.count { break }
+    }
+    return (found[0], found[1])
   }
 }
 
