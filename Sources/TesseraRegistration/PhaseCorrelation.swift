@@ -237,9 +237,17 @@ public struct PhaseCorrelation: Sendable {
       }
     }
     let out = buffer.real
-    out.update(repeating: 0, count: buffer.realCount)
-    // Row by row: the outer axes' window weights multiply, the last axis' weights per voxel.
     let paddedBox = Box(shape: padded)
+    // Zeros where the region does not reach (the buffer holds the previous pair's data): per
+    // axis k, the slab beyond the region on k, inside it on the axes before k.
+    for k in 0..<n where shape[k] < padded[k] {
+      let slab = Box(
+        lower: (0..<n).map { $0 == k ? shape[k] : 0 }, upper: (0..<n).map { $0 < k ? shape[$0] : padded[$0] })
+      RawCopy.forEachRow(of: slab, in: paddedBox, and: paddedBox) { offset, _, length in
+        (out + offset).update(repeating: 0, count: length)
+      }
+    }
+    // Row by row: the outer axes' window weights multiply, the last axis' weights per voxel.
     let strides = VolumeBuffer<Float>.strides(for: shape)
     region.storage.withUnsafeBufferPointer { src in
       let mean = Float(Self.sum(src) / Double(max(1, src.count)))

@@ -421,43 +421,58 @@ struct SubpixelRefinement {
     var c = values
     let z = Float(3.0.squareRoot() - 2)
     let n = shape.count
-    for k in 0..<n {
-      let m = shape[k]
-      guard m > 1 else { continue }
-      let outer = shape[..<k].reduce(1, *)
-      let inner = shape[(k + 1)...].reduce(1, *)
-      // Causal initialisation over the first terms while z^j matters (|z|^j < 1e-10).
-      let horizon = min(m, 18)
-      // Whole rows across the inner axes at once (vectorised, cache-friendly); the recursion
-      // runs along axis k.
-      c.withUnsafeMutableBufferPointer { p in
-        var first = [Float](repeating: 0, count: inner)
-        for o in 0..<outer {
-          let base = p.baseAddress! + o * m * inner
-          for i in 0..<(m * inner) { base[i] *= 6 }
-          for q in 0..<inner { first[q] = base[q] }
-          var zj = z
-          for j in 1..<horizon {
-            let row = base + j * inner
-            for q in 0..<inner { first[q] += zj * row[q] }
-            zj *= z
-          }
-          for q in 0..<inner { base[q] = first[q] }
-          for i in 1..<m {
-            let (row, previous) = (base + i * inner, base + (i - 1) * inner)
-            for q in 0..<inner { row[q] += z * previous[q] }
-          }
-          let last = base + (m - 1) * inner
-          let beforeLast = base + (m - 2) * inner
-          for q in 0..<inner { last[q] = (z / (z * z - 1)) * (last[q] + z * beforeLast[q]) }
-          for i in stride(from: m - 2, through: 0, by: -1) {
-            let (row, next) = (base + i * inner, base + (i + 1) * inner)
-            for q in 0..<inner { row[q] = z * (next[q] - row[q]) }
+    var column: [SIMD8<Float>] = []
+    c.withUnsafeMutableBufferPointer { p in
+      for k in 0..<n {
+        let m = shape[k]
+        guard m > 1 else { continue }
+        let inner = shape[(k + 1)...].reduce(1, *)
+        let lines = shape[..<k].reduce(1, *) * inner
+        if column.count < m { column = [SIMD8<Float>](repeating: .zero, count: m) }
+        // The recursion runs along each line (an index of the other axes) sequentially; eight
+        // lines at once as SIMD lanes (neighbours along the inner axes, or rows on the last
+        // axis), gathered into `column` and scattered back.
+        column.withUnsafeMutableBufferPointer { col in
+          var starts = [Int](repeating: 0, count: 8)
+          for first in stride(from: 0, to: lines, by: 8) {
+            let lanes = min(8, lines - first)
+            for l in 0..<lanes {
+              let line = first + l
+              starts[l] = line / inner * m * inner + line % inner
+            }
+            for i in 0..<m {
+              var v = SIMD8<Float>()
+              for l in 0..<lanes { v[l] = p[starts[l] + i * inner] }
+              col[i] = v
+            }
+            Self.prefilterLines(col.baseAddress!, m, z)
+            for i in 0..<m {
+              let v = col[i]
+              for l in 0..<lanes { p[starts[l] + i * inner] = v[l] }
+            }
           }
         }
       }
     }
     return c
+  }
+
+  /// The cubic B-spline recursion (gain 6, causal then anti-causal pass with pole `z`, mirror
+  /// boundaries) along `m` samples, eight independent lines in the lanes.
+  static func prefilterLines(_ col: UnsafeMutablePointer<SIMD8<Float>>, _ m: Int, _ z: Float) {
+    for i in 0..<m { col[i] *= 6 }
+    // Causal initialisation over the first terms while z^j matters (|z|^j < 1e-10).
+    let horizon = min(m, 18)
+    var first = col[0]
+    var zj = z
+    for j in 1..<horizon {
+      first += zj * col[j]
+      zj *= z
+    }
+    col[0] = first
+    for i in 1..<m { col[i] += z * col[i - 1] }
+    col[m - 1] = (z / (z * z - 1)) * (col[m - 1] + z * col[m - 2])
+    for i in stride(from: m - 2, through: 0, by: -1) { col[i] = z * (col[i + 1] - col[i]) }
   }
 
   /// The sums one Gauss–Newton step needs, over the support, at the current (α, β).
