@@ -98,27 +98,43 @@ public final class ViewBlockCache: @unchecked Sendable {
   /// the view's element type.
   public func read(view: Int, box: Box, into out: UnsafeMutableRawBufferPointer) throws {
     guard let source = sources[view] else { preconditionFailure("unknown view \(view)") }
-    let size = source.elementType.byteCount
-    precondition(out.count == box.volume * size, "\(out.count) bytes for box \(box)")
+    precondition(out.count == box.volume * source.elementType.byteCount, "\(out.count) bytes for box \(box)")
     guard let grid = grids[view] else {
       try source.reader.read(box, level: 0, into: out)
       condition.withLock { stats.bytesRead += out.count }
       return
     }
-    // Every voxel of `box` lies in exactly one block, so the blocks overwrite it all.
+    // Every voxel of `box` lies in exactly one block, so the blocks overwrite it all (in any
+    // order). Blocks another thread is loading come last: this thread first copies and loads
+    // the others instead of waiting.
+    var deferred: [Key] = []
     for block in grid.chunks(intersecting: box) {
       let key = Key(view: view, block: grid.linearIndex(ofChunk: block))
-      let data = try fetch(key, grid: grid, source: source)
-      precondition(data.elementType == source.elementType, "view \(view) read as \(data.elementType)")
-      data.withUnsafeBytes { src in
-        RawCopy.copy(
-          elementSize: size, from: src.baseAddress!, sourceBox: data.box, to: out.baseAddress!, destinationBox: box)
+      guard let data = try fetch(key, grid: grid, source: source, wait: false) else {
+        deferred.append(key)
+        continue
       }
-      used(key)
+      copy(data, key, into: out, box: box, view: view)
+    }
+    for key in deferred {
+      copy(try fetch(key, grid: grid, source: source, wait: true)!, key, into: out, box: box, view: view)
     }
   }
 
-  private func fetch(_ key: Key, grid: ChunkGrid, source: Source) throws -> AnyVolumeBuffer {
+  /// Copies `data` (block `key`) into the part of `out` (over `box`) it covers; one announced
+  /// read of the block done.
+  private func copy(_ data: AnyVolumeBuffer, _ key: Key, into out: UnsafeMutableRawBufferPointer, box: Box, view: Int) {
+    let size = sources[view]!.elementType.byteCount
+    precondition(data.elementType == sources[view]!.elementType, "view \(view) read as \(data.elementType)")
+    data.withUnsafeBytes { src in
+      RawCopy.copy(
+        elementSize: size, from: src.baseAddress!, sourceBox: data.box, to: out.baseAddress!, destinationBox: box)
+    }
+    used(key)
+  }
+
+  /// The block `key`: cached, or read now; while another thread reads it, nil unless `wait`.
+  private func fetch(_ key: Key, grid: ChunkGrid, source: Source, wait: Bool) throws -> AnyVolumeBuffer? {
     condition.lock()
     while true {
       switch entries[key] {
@@ -129,6 +145,10 @@ public final class ViewBlockCache: @unchecked Sendable {
         condition.unlock()
         return data
       case .loading:
+        guard wait else {
+          condition.unlock()
+          return nil
+        }
         condition.wait()
       case nil:
         entries[key] = .loading

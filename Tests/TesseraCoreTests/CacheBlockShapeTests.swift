@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import TesseraCore
@@ -65,5 +66,45 @@ import Testing
     // Unannounced blocks stay (least recently used order only).
     _ = try read(cache, a)
     #expect(cache.statistics.misses == 4)
+  }
+
+  /// A ramp that takes a while per block, so concurrent readers meet blocks another is loading.
+  struct SlowRamp: ViewReader {
+    let shape: [Int]
+    func read(_ box: Box, level: Int) throws -> AnyVolumeBuffer {
+      usleep(2000)
+      return try Ramp(shape: shape).read(box, level: level)
+    }
+  }
+
+  @Test func concurrentReadsOfSharedBlocksAreExactAndLoadEachOnce() throws {
+    let shape = [40, 40]
+    let source = ViewBlockCache.Source(
+      reader: SlowRamp(shape: shape), shape: shape, elementType: .uint16, blockShape: [10, 10])
+    let cache = ViewBlockCache(sources: [0: source], budget: 1 << 30)
+    // Seeded boxes, most crossing several blocks; every thread reads all of them, in its own order.
+    var rng = SplitMix64(seed: 42)
+    let boxes = (0..<24).map { _ -> Box in
+      let lower = [Int(rng.next() % 30), Int(rng.next() % 30)]
+      return Box(lower: lower, upper: [lower[0] + 1 + Int(rng.next() % 10), lower[1] + 1 + Int(rng.next() % 10)])
+    }
+    let results = Locked([[UInt16]](repeating: [], count: 4 * boxes.count))
+    try Parallel.forEach(4 * boxes.count, threads: 4) { i in
+      let box = boxes[(i * 7) % boxes.count]
+      let voxels = try read(cache, box)
+      results.withLock { $0[i] = voxels }
+    }
+    let got = results.withLock { $0 }
+    for i in got.indices {
+      let box = boxes[(i * 7) % boxes.count]
+      #expect(got[i] == (try Ramp(shape: shape).read(box, level: 0)).converted(to: UInt16.self).storage)
+    }
+    let touched = Set(
+      boxes.flatMap { b in
+        (b.lower[0] / 10...(b.upper[0] - 1) / 10).flatMap { y in
+          (b.lower[1] / 10...(b.upper[1] - 1) / 10).map { [y, $0] }
+        }
+      })
+    #expect(cache.statistics.misses == touched.count)
   }
 }
