@@ -1,8 +1,18 @@
 import Dispatch
 import Foundation
+import Synchronization
 
 /// Runs independent work items on a fixed number of threads.
 public enum Parallel {
+  /// Threads that work nested inside a parallel job may use (the chunks of one block decoded at
+  /// once): the job's `--threads`, set by ``limitThreads(to:)`` when a job starts (default: the
+  /// cores), so that `--threads 1` runs on one thread.
+  public static var threadLimit: Int { limit.load(ordering: .relaxed) }
+  private static let limit = Atomic<Int>(ProcessInfo.processInfo.activeProcessorCount)
+
+  /// Sets ``threadLimit`` for the process (the last job to start wins).
+  public static func limitThreads(to threads: Int) { limit.store(max(1, threads), ordering: .relaxed) }
+
   /// Calls `body(i)` for every i in `0..<count`, `threads` at a time (each thread takes the next
   /// unclaimed item), and rethrows the first error; after an error no new item starts. Items
   /// run in no particular order, so `body` must make its results independent of it.

@@ -102,6 +102,7 @@ public enum TileRegistration {
   )
     throws -> RegistrationReport
   {
+    Parallel.limitThreads(to: options.threads)
     let rank = dataset.rank
     let timepoint = dataset.timepoints.first ?? 0
     // The views standing for each tile (all channels averaged, or one channel).

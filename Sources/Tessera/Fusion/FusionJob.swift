@@ -291,6 +291,7 @@ public final class FusionJob: Sendable {
   ///   command with `--resume` continues.
   public func run(output: String, progress: @escaping @Sendable (FusionProgress) -> Void) throws -> FusionSummary {
     let start = ContinuousClock.now
+    Parallel.limitThreads(to: options.threads)
     @Sendable func seconds() -> Double {
       let e = ContinuousClock.now - start
       return Double(e.components.seconds) + Double(e.components.attoseconds) * 1e-18

@@ -63,7 +63,7 @@ extension HDF5Dataset {
       return
     }
     let grid = try! ChunkGrid(shape: shape, chunkShape: chunkShape)  // shape and chunks valid by construction
-    let threads = parallel ? ProcessInfo.processInfo.activeProcessorCount : 1
+    let threads = parallel ? Parallel.threadLimit : 1
     if let descriptor = file.readDescriptor(), let index = chunkIndex(descriptor: descriptor) {
       try readIndexed(box, grid: grid, index: index, descriptor: descriptor, into: output, threads: threads)
       return

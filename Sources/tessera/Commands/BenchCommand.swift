@@ -110,6 +110,7 @@ struct CopyBench: ParsableCommand {
   var scratch: String = FileManager.default.temporaryDirectory.path
 
   func run() throws {
+    Parallel.limitThreads(to: threads)
     let (data, _) = try DatasetLoader.open(dataset)
     let dir = (scratch as NSString).appendingPathComponent("tessera-copy-\(getpid())")
     defer { try? FileManager.default.removeItem(atPath: dir) }

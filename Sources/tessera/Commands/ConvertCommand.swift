@@ -41,6 +41,7 @@ struct ConvertCommand: ParsableCommand {
   var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
   func run() throws {
+    Parallel.limitThreads(to: threads)
     if output.hasSuffix(".npy") {
       let array = try ZarrArray.open(input)
       let data = try array.read(array.grid.bounds)
