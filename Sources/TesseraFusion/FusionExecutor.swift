@@ -8,14 +8,20 @@ public struct FusionExecutor: Sendable {
   public let cache: ViewBlockCache
   public let outputType: ElementType
   public let fillValue: Double
+  /// Where reading (``Stage/readDecode``) and resampling with blending (``Stage/resampleBlend``,
+  /// with the voxels fused) are timed, or nil.
+  public let clock: StageClock?
 
   private let workspaces = Pool { FusionWorkspace() }
 
-  public init(plan: FusionPlan, cache: ViewBlockCache, outputType: ElementType, fillValue: Double = 0) {
+  public init(
+    plan: FusionPlan, cache: ViewBlockCache, outputType: ElementType, fillValue: Double = 0, clock: StageClock? = nil
+  ) {
     self.plan = plan
     self.cache = cache
     self.outputType = outputType
     self.fillValue = fillValue
+    self.clock = clock
   }
 
   /// Output voxels accumulated at once: a slab of rows small enough for the accumulators to stay
@@ -34,7 +40,7 @@ public struct FusionExecutor: Sendable {
         let index = plan.views[v].index
         let type = cache.elementType(view: index)
         let source = workspace.source(samplers.count, bytes: sourceBox.volume * type.byteCount)
-        try cache.read(view: index, box: sourceBox, into: source)
+        try clock.time(.readDecode) { try cache.read(view: index, box: sourceBox, into: source) }
         let sampler = ViewSampler(
           region: box, sourceBox: sourceBox, viewShape: plan.views[v].shape, outputToView: plan.outputToView[v],
           interpolation: plan.interpolation, blend: plan.blend, blendWidth: plan.blendWidthVoxels[v])
@@ -57,6 +63,8 @@ public struct FusionExecutor: Sendable {
         out = AnyVolumeBuffer(elementType: outputType, uninitializedBox: labelled)  // every voxel written below
       }
       var covered = false
+      let start = ContinuousClock.now
+      defer { clock?.add(.resampleBlend, seconds: StageClock.seconds(since: start), voxels: box.volume) }
       out.withUnsafeMutableBytes { dst in
         for r0 in stride(from: 0, to: rows, by: slabRows) {
           let r1 = min(rows, r0 + slabRows)

@@ -31,6 +31,9 @@ public struct RegistrationOptions: Sendable {
   public var weakUncertainty: Double = 0.25
   /// Smallest per-axis standard deviation a pairwise measurement reports, voxels.
   public var uncertaintyFloor: Double = 0.02
+  /// Where reading (``Stage/readDecode``), pairwise registration (``Stage/phaseCorrelation``,
+  /// with the voxels of both regions) and the global solve are timed, or nil.
+  public var stageClock: StageClock?
 
   public init(maxShift: [Double]) { self.maxShift = maxShift }
 }
@@ -177,7 +180,7 @@ public enum TileRegistration {
       let o = overlaps[i]
       let m = try measure(
         o, viewsOfTile[o.tiles[0]]!, viewsOfTile[o.tiles[1]]!, factor: factor, fullVoxel: fullVoxel, correlator, plans,
-        workspaces)
+        workspaces, clock: options.stageClock)
       results.withLock { $0[i] = m }
       progress?(
         done.withLock {
@@ -186,6 +189,8 @@ public enum TileRegistration {
         }, overlaps.count)
     }
     let measured = results.withLock { $0 }
+    options.stageClock?.count(
+      .readDecode, voxels: cache.statistics.bytesRead / max(1, keyed.first?.view.elementType.byteCount ?? 1))
     var links: [RegistrationLink] = []
     for (i, o) in overlaps.enumerated() {
       var link = RegistrationLink(
@@ -207,7 +212,9 @@ public enum TileRegistration {
       }
       links.append(link)
     }
-    return solve(tiles: dataset.tiles, links: links, rank: rank, voxel: fullVoxel, options: options, overlaps: overlaps)
+    return try options.stageClock.time(.globalSolve) {
+      solve(tiles: dataset.tiles, links: links, rank: rank, voxel: fullVoxel, options: options, overlaps: overlaps)
+    }
   }
 
   struct Measurement: Sendable {
@@ -221,7 +228,8 @@ public enum TileRegistration {
   /// Phase correlation of one pair on their overlap at the stated positions.
   static func measure(
     _ overlap: TileOverlap, _ viewsA: [View], _ viewsB: [View], factor: Int, fullVoxel: [Double],
-    _ correlator: PhaseCorrelation, _ plans: FFTPlanCache, _ workspaces: Pool<PairWorkspace>
+    _ correlator: PhaseCorrelation, _ plans: FFTPlanCache, _ workspaces: Pool<PairWorkspace>,
+    clock: StageClock? = nil
   ) throws -> Measurement? {
     let a = viewsA[0]
     let b = viewsB[0]
@@ -234,10 +242,14 @@ public enum TileRegistration {
     let v = a.voxelSize
     guard let (boxA, boxB, k, delta) = regions(overlap, a, b) else { return nil }
     let found = try workspaces.withWorkspace { w -> PhaseCorrelation.Result? in
-      try averaged(viewsA, boxA, into: &w.a, w)
-      try averaged(viewsB, boxB, into: &w.b, w)
-      if factor > 1 { return correlator.measure(downsample(w.a, factor), downsample(w.b, factor), plans: plans) }
-      return correlator.measure(w.a, w.b, plans: plans)
+      try clock.time(.readDecode) {
+        try averaged(viewsA, boxA, into: &w.a, w)
+        try averaged(viewsB, boxB, into: &w.b, w)
+      }
+      return clock.time(.phaseCorrelation, voxels: boxA.volume + boxB.volume) {
+        if factor > 1 { return correlator.measure(downsample(w.a, factor), downsample(w.b, factor), plans: plans) }
+        return correlator.measure(w.a, w.b, plans: plans)
+      }
     }
     guard let m = found else { return nil }
     // Correction of B in these views' voxels: the measured shift (scaled back from the in-memory

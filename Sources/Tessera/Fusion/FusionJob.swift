@@ -30,6 +30,9 @@ public struct FusionOptions: Sendable {
   /// Output element type (default: the input type).
   public var outputType: ElementType?
   public var mode: OMEZarrImage.Mode = .new
+  /// Where the run adds the time of each stage (read+decode, resample+blend, encode+write,
+  /// pyramid, metadata), or nil (`tessera bench` asks for it).
+  public var stageClock: StageClock?
 
   public init() {}
 
@@ -306,11 +309,13 @@ public final class FusionJob: Sendable {
         throw ZarrError(path: output, "internal error: the in-stream pyramid is incomplete")
       }
     } else {
-      try image.buildPyramid(threads: options.threads)
+      try options.stageClock.time(.pyramid) { try image.buildPyramid(threads: options.threads) }
     }
     let pyramidSeconds = seconds() - fuseSeconds
-    try image.finish(provenance: provenance())
+    try options.stageClock.time(.metadata) { try image.finish(provenance: provenance()) }
     let totalSeconds = seconds()
+    let inputVoxelBytes = plan.views.first.map { dataset.views[$0.index].elementType.byteCount } ?? 1
+    options.stageClock?.count(.readDecode, voxels: bytesRead / inputVoxelBytes)
     return FusionSummary(
       voxels: fusedVoxels, seconds: fuseSeconds, pyramidSeconds: pyramidSeconds,
       metadataSeconds: totalSeconds - fuseSeconds - pyramidSeconds, totalSeconds: totalSeconds,
@@ -339,7 +344,8 @@ public final class FusionJob: Sendable {
     // cache lives only for this phase, so a pyramid built from disk afterwards reuses its memory.
     let cache = ViewBlockCache(
       sources: cacheSources, budget: cacheBudget + (stream == nil ? Int(Double(pyramidBytes) / Self.cacheSlack) : 0))
-    let executor = FusionExecutor(plan: plan, cache: cache, outputType: spec.dataType, fillValue: spec.fillValue)
+    let executor = FusionExecutor(
+      plan: plan, cache: cache, outputType: spec.dataType, fillValue: spec.fillValue, clock: options.stageClock)
     let order: [Int]
     if stream != nil {
       order = image.pyramidOrder(of: indices)
@@ -370,18 +376,30 @@ public final class FusionJob: Sendable {
     }
     timer.resume()
     defer { timer.cancel() }
+    let clock = options.stageClock
     try Parallel.forEach(total, threads: options.threads) { i in
       let b = remaining[order[i]]
       let index = indices[order[i]]
       var voxels = 0
+      // Stage times: the executor adds read+decode and resample+blend; the rest of writing the
+      // block is encode+write.
+      let start = ContinuousClock.now
+      var inner = 0.0
       let stored = try image.writeBlock(level: 0, index) { box in
+        let t0 = ContinuousClock.now
+        defer { inner += StageClock.seconds(since: t0) }
         let spatial = Box(lower: Array(box.lower.dropFirst(lead)), upper: Array(box.upper.dropFirst(lead)))
         voxels += spatial.volume
         let piece = try executor.fuse(b, box: spatial, resultBox: box)
-        if let piece { stream?.add(level: 0, block: index, piece: piece) }
+        if let piece, let stream {
+          let t1 = ContinuousClock.now
+          stream.add(level: 0, block: index, piece: piece)
+          clock?.add(.pyramid, seconds: StageClock.seconds(since: t1))
+        }
         return piece
       }
-      try stream?.finished(level: 0, block: index)
+      clock?.add(.encodeWrite, seconds: StageClock.seconds(since: start) - inner, voxels: voxels)
+      try clock.time(.pyramid) { try stream?.finished(level: 0, block: index) }
       counters.add(stored: stored, voxels: voxels)
     }
     let (written, fusedVoxels) = counters.snapshot

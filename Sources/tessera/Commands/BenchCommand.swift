@@ -6,7 +6,7 @@ struct BenchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "bench",
     abstract: "Measure Tessera's throughput on this machine (release builds only).",
-    subcommands: [ReadBench.self, CopyBench.self])
+    subcommands: [ThroughputBench.self, ReadBench.self, CopyBench.self], defaultSubcommand: ThroughputBench.self)
 }
 
 /// Reading compressed tiles: HDF5's own H5Dread (filters decoded under HDF5's global lock) against

@@ -67,6 +67,9 @@ struct FuseCommand: ParsableCommand {
   @Flag(name: .shortAndLong, help: "No progress output.")
   var quiet = false
 
+  @Option(help: ArgumentHelp("Write the time of each stage here, as JSON (for tessera bench).", visibility: .hidden))
+  var stageTimes: String?
+
   func validate() throws {
     if overwrite && resume { throw UsageError("--overwrite and --resume exclude each other") }
     if threads < 1 { throw UsageError("--threads must be at least 1") }
@@ -100,6 +103,8 @@ struct FuseCommand: ParsableCommand {
     options.threads = threads
     if let memory { options.memoryBytes = try parseBytes(memory) }
     options.mode = overwrite ? .overwrite : resume ? .resume : .new
+    let clock = stageTimes.map { _ in StageClock() }
+    options.stageClock = clock
     let job = try FusionJob(dataset: data, options: options)
     if dryRun {
       print(job.describe())
@@ -127,6 +132,13 @@ struct FuseCommand: ParsableCommand {
         summary.voxels, summary.seconds, mvox, summary.blocksWritten, summary.blocksSkipped, pyramid,
         summary.metadataSeconds, planSeconds + summary.totalSeconds, planSeconds,
         FusionJob.format(bytes: summary.bytesRead), FusionJob.format(bytes: summary.peakRSSBytes), output))
+    if let stageTimes, let clock {
+      clock.add(.plan, seconds: planSeconds)
+      try AtomicFile.write(
+        clock.json(extra: [
+          "threads": threads, "job_seconds": planSeconds + summary.totalSeconds, "output_voxels": summary.voxels,
+        ]), to: stageTimes)
+    }
   }
 }
 

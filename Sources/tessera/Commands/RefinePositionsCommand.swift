@@ -64,6 +64,9 @@ struct RefinePositionsCommand: ParsableCommand {
   @Flag(name: .shortAndLong, help: "No progress output.")
   var quiet = false
 
+  @Option(help: ArgumentHelp("Write the time of each stage here, as JSON (for tessera bench).", visibility: .hidden))
+  var stageTimes: String?
+
   func run() throws {
     // Each pair allocates and frees regions and FFT buffers of a few MiB; glibc maps such blocks
     // afresh and returns freed memory to the system, so every pair pays its page faults again.
@@ -115,6 +118,9 @@ struct RefinePositionsCommand: ParsableCommand {
       throw UsageError("refusing to overwrite the input \(data.path); choose another -o")
     }
     let quiet = self.quiet
+    let clock = stageTimes.map { _ in StageClock() }
+    options.stageClock = clock
+    clock?.add(.plan, seconds: Date().timeIntervalSince(start))
     let (refined, result) = try RefinePositions.run(data, options: options) { done, total in
       if !quiet { FileHandle.standardError.write(Data("\rpairs \(done)/\(total)".utf8)) }
     }
@@ -130,6 +136,15 @@ struct RefinePositionsCommand: ParsableCommand {
         format: "%d links accepted, %d rejected; residual max %.2f, RMS %.2f voxels; %d pairs in %.2f s → %@",
         result.accepted, result.rejected, result.maxResidualVoxels, result.rmsResidualVoxels, result.links.count,
         Date().timeIntervalSince(start), output))
+    if let stageTimes, let clock {
+      try AtomicFile.write(
+        clock.json(extra: [
+          "threads": threads, "job_seconds": Date().timeIntervalSince(start), "pairs": result.links.count,
+          "tiles": data.tiles.count,
+          "input_voxels": data.views.filter { $0.channel == (registered ?? $0.channel) }
+            .reduce(0) { $0 + $1.bounds.volume },
+        ]), to: stageTimes)
+    }
     if !result.weaklyLinkedTiles.isEmpty {
       print(
         "tiles resting on weak links only (uncertainty above \(options.weakUncertainty) voxel): "

@@ -1,0 +1,407 @@
+import ArgumentParser
+import Foundation
+import Tessera
+
+/// 2D against 3D throughput per stage: the same pipeline (simulate, refine-positions, fuse) on a
+/// 2D and a 3D tiling with the same number of tiles, voxels per tile and overlap, each job its own
+/// process (so whole-process time and peak memory are the job's), stage times from the jobs
+/// themselves (`--stage-times`).
+struct ThroughputBench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "throughput",
+    abstract: "2D versus 3D throughput per stage, on equal-voxel-count tilings in the layout users have.",
+    discussion: """
+      Writes a 3D tiling (--tile-shape, --grid in y,x) and a 2D one with the same tile count, voxels per tile \\
+      and overlap (2D tiles of (y·z/f)×(x·f) for the largest f with f² ≤ z dividing z), as gzip chunked HDF5 \\
+      (chunks of 262,144 voxels: 16×128×128 and 512×512), BigDataViewer projects with small blocks (4×32×32 \\
+      and 64×64) or contiguous HDF5 (--input-layout), into a scratch folder it removes afterwards. Then, per \\
+      rank and thread count, runs `tessera refine-positions` and `tessera fuse` (on the refined positions) as \\
+      child processes --repeat times, and prints per stage the seconds (min / median), Mvoxel/s, Mvoxel/s per \\
+      thread and the job's peak RSS, and the 3D/2D ratio of per-voxel throughput (> 1: 3D faster per voxel).
+
+      Stage seconds are thread time summed over the threads that ran the stage, divided by the threads \\
+      (so parallel stages add up to about the wall time of their phase); Mvoxel/s per thread divides the \\
+      stage's voxels by its summed thread time. read+decode counts decoded input voxels; resample+blend, \\
+      encode+write and pyramid count level-0 output voxels; phase correlation the voxels of both regions of \\
+      every pair; the global solve has no voxels (its ratio compares seconds: both tilings have the same \\
+      tiles and links). Whole-process rows are the child process from start to exit.
+      """)
+
+  enum InputLayout: String, ExpressibleByArgument, CaseIterable {
+    case chunkedGzip = "chunked-gzip"
+    case bdvBlocks = "bdv-blocks"
+    case contiguous
+  }
+
+  @Option(help: "3D tile shape z,y,x; the 2D tiles have as many voxels.")
+  var tileShape: String = "64,256,256"
+
+  @Option(help: "Tiles in y,x (both ranks).")
+  var grid: String = "3,3"
+
+  @Option(help: "Overlap between neighbouring tiles, as a fraction of the tile.")
+  var overlap: Double = 0.15
+
+  @Option(help: "Channels per tile.")
+  var channels: Int = 2
+
+  @Option(help: "Input layout: chunked-gzip, bdv-blocks or contiguous.")
+  var inputLayout: InputLayout = .chunkedGzip
+
+  @Option(help: "Thread counts to run, e.g. 1,2 (default: all cores).")
+  var threads: String = "\(ProcessInfo.processInfo.activeProcessorCount)"
+
+  @Option(help: "Output codec (as fuse --codec).")
+  var codec: ZarrOutputOptions.Codec = .bloscLZ4
+
+  @Option(help: "Blending (as fuse --blend).")
+  var blend: BlendMode = .linear
+
+  @Flag(help: "Rotate every tile by 2° about z before fusing (the general affine resampling path).")
+  var rotated = false
+
+  @Option(name: .customLong("repeat"), help: "Runs per job; seconds are reported as min / median.")
+  var repetitions: Int = 1
+
+  @Option(help: "Existing 2D dataset (.xml, .json or HDF5 tiles, comma-separated) instead of a generated one.")
+  var dataset2d: String?
+
+  @Option(help: "Existing 3D dataset, as --dataset-2d.")
+  var dataset3d: String?
+
+  @Option(help: "Scratch folder (default: the system's temporary folder).")
+  var scratch: String = FileManager.default.temporaryDirectory.path
+
+  @Flag(help: "Tiny datasets (3D tiles 16×64×64, 2D 256×256, 3×3 tiles), for tests.")
+  var tiny = false
+
+  @Flag(help: "Print the results as JSON instead of tables.")
+  var json = false
+
+  /// One rank's dataset and how it was made.
+  struct Tiling {
+    var rank: Int
+    var tileShape: [Int]
+    var grid: [Int]
+    var chunks: [Int]?
+    var paths: [String]
+    var voxels: Int
+  }
+
+  func validate() throws {
+    if repetitions < 1 { throw UsageError("--repeat must be at least 1") }
+    if channels < 1 { throw UsageError("--channels must be at least 1") }
+    if !(overlap > 0 && overlap < 0.5) { throw UsageError("--overlap must be between 0 and 0.5") }
+  }
+
+  func run() throws {
+    let threadCounts = try parseList(threads, as: Int.self, name: "--threads")
+    guard !threadCounts.isEmpty, threadCounts.allSatisfy({ $0 >= 1 }) else {
+      throw UsageError("--threads needs thread counts of at least 1, e.g. 1,2")
+    }
+    let shape3 = tiny ? [16, 64, 64] : try parseList(tileShape, as: Int.self, name: "--tile-shape")
+    let grid2 = tiny ? [3, 3] : try parseList(grid, as: Int.self, name: "--grid")
+    guard shape3.count == 3, shape3.allSatisfy({ $0 >= 8 }) else {
+      throw UsageError("--tile-shape needs 3 sizes z,y,x of at least 8, e.g. 64,256,256")
+    }
+    guard grid2.count == 2, grid2.allSatisfy({ $0 >= 1 }), grid2.reduce(1, *) >= 2 else {
+      throw UsageError("--grid needs 2 tile counts y,x (at least 2 tiles), e.g. 3,3")
+    }
+    let dir = (scratch as NSString).appendingPathComponent("tessera-bench-\(getpid())")
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let exe = Self.executable
+    let tilings = try [2, 3].map { rank -> Tiling in
+      if let given = rank == 2 ? dataset2d : dataset3d {
+        let paths = given.split(separator: ",").map(String.init)
+        let (data, _) = try DatasetLoader.open(paths)
+        guard data.rank == rank else { throw UsageError("--dataset-\(rank)d is \(data.rank)-D") }
+        return Tiling(
+          rank: rank, tileShape: data.views[0].shape, grid: [], chunks: nil, paths: paths,
+          voxels: data.views.reduce(0) { $0 + $1.bounds.volume })
+      }
+      return try generate(rank: rank, shape3: shape3, grid: grid2, in: dir + "/\(rank)d", exe: exe)
+    }
+    var runs: [[String: Any]] = []
+    for t in threadCounts {
+      for tiling in tilings {
+        runs.append(try measure(tiling, threads: t, in: dir + "/\(tiling.rank)d-run", exe: exe))
+      }
+    }
+    var ratios: [[String: Any]] = []
+    for t in threadCounts {
+      let pair = [2, 3].map { rank in runs.first { ($0["rank"] as! Int) == rank && ($0["threads"] as! Int) == t }! }
+      ratios.append(["threads": t, "stages": Self.ratios(pair[0], pair[1])])
+    }
+    let machine = Self.machine
+    let datasets = Dictionary(
+      uniqueKeysWithValues: tilings.map { t -> (String, Any) in
+        (
+          "\(t.rank)d",
+          [
+            "tile_shape": t.tileShape, "grid": t.grid, "tiles": t.grid.reduce(1, *), "channels": channels,
+            "chunks": t.chunks ?? [], "voxels": t.voxels, "paths_given": t.grid.isEmpty,
+          ] as [String: Any]
+        )
+      })
+    let result: [String: Any] = [
+      "machine": machine, "build": Self.build, "input_layout": inputLayout.rawValue, "codec": codec.rawValue,
+      "blend": blend.rawValue, "rotated": rotated, "repeat": repetitions, "datasets": datasets, "runs": runs,
+      "ratios": ratios,
+    ]
+    if json {
+      let data = try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys])
+      print(String(decoding: data, as: UTF8.self))
+      return
+    }
+    print(
+      "machine: \(machine["cpu"]!), \(machine["cores"]!) cores, "
+        + "\(FusionJob.format(bytes: machine["memory_bytes"] as! Int)) memory; build: \(Self.build)")
+    for t in tilings {
+      print(
+        "\(t.rank)D: \(t.grid.isEmpty ? "given dataset" : "\(t.grid.reduce(1, *)) tiles of \(t.tileShape.map(String.init).joined(separator: "×"))"), "
+          + "\(channels) channel(s), \(inputLayout.rawValue), \(t.voxels) voxels")
+    }
+    for run in runs { print(Self.table(run)) }
+    for r in ratios {
+      let stages = r["stages"] as! [String: Double]
+      print("\n3D/2D per-voxel throughput, \(r["threads"]!) thread(s) (> 1: 3D faster per voxel):")
+      for name in Self.stageOrder where stages[name] != nil {
+        print("  \(name.padding(toLength: 24, withPad: " ", startingAt: 0)) \(String(format: "%.2f", stages[name]!))")
+      }
+    }
+  }
+
+  /// Writes one rank's tiling with `tessera simulate`.
+  func generate(rank: Int, shape3: [Int], grid: [Int], in dir: String, exe: String) throws -> Tiling {
+    let z = shape3[0]
+    let f = (1...z).filter { z % $0 == 0 && $0 * $0 <= z }.max()!
+    let shape = rank == 3 ? shape3 : [shape3[1] * (z / f), shape3[2] * f]
+    let tileGrid = rank == 3 ? [1] + grid : grid
+    var chunks: [Int]?
+    var args = [
+      "simulate", dir, "--tile-shape", Self.list(shape), "--grid", Self.list(tileGrid), "--channels", "\(channels)",
+      "--overlap", "\(overlap)", "--jitter", "2", "--seed", "1",
+    ]
+    switch inputLayout {
+    case .chunkedGzip:
+      chunks = rank == 3 ? zip([16, 128, 128], shape).map { min($0, $1) } : shape.map { min(512, $0) }
+      args += ["--chunks", Self.list(chunks!), "--deflate", "1"]
+    case .bdvBlocks:
+      chunks = rank == 3 ? zip([4, 32, 32], shape).map { min($0, $1) } : shape.map { min(64, $0) }
+      args += ["--format", "bdv", "--chunks", Self.list(chunks!), "--deflate", "1"]
+    case .contiguous:
+      args += ["--deflate", "0"]
+    }
+    let run = try Self.spawn(exe, args, log: dir + ".log")
+    guard run.status == 0 else { throw Self.failure("simulate", run, log: dir + ".log") }
+    let paths =
+      inputLayout == .bdvBlocks
+      ? [dir + "/dataset.xml"]
+      : try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("tile_") && $0.hasSuffix(".h5") }
+        .sorted().map { dir + "/" + $0 }
+    let voxels = shape.reduce(1, *) * tileGrid.reduce(1, *) * channels
+    return Tiling(rank: rank, tileShape: shape, grid: tileGrid, chunks: chunks, paths: paths, voxels: voxels)
+  }
+
+  /// Refines and fuses one tiling `repetitions` times on `threads` threads; the stages' figures.
+  func measure(_ tiling: Tiling, threads: Int, in dir: String, exe: String) throws -> [String: Any] {
+    try? FileManager.default.removeItem(atPath: dir)
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let isBDV = tiling.paths.count == 1 && tiling.paths[0].hasSuffix(".xml")
+    let refined = dir + (isBDV ? "/refined.xml" : "/refined.json")
+    var samples: [String: [(seconds: Double, threadSeconds: Double, voxels: Int, rss: Int)]] = [:]
+    for _ in 0..<repetitions {
+      let refineTimes = dir + "/refine-stages.json"
+      let r = try Self.spawn(
+        exe,
+        ["refine-positions"] + tiling.paths + [
+          "-o", refined, "--overwrite", "--quiet", "--threads", "\(threads)", "--stage-times", refineTimes,
+        ], log: dir + "/refine.log")
+      guard r.status == 0 else { throw Self.failure("refine-positions", r, log: dir + "/refine.log") }
+      var fuseInput = refined
+      if rotated { fuseInput = try Self.rotate(refined, into: dir + (isBDV ? "/rotated.xml" : "/rotated.json")) }
+      let fuseTimes = dir + "/fuse-stages.json"
+      let out = dir + "/fused.ome.zarr"
+      try? FileManager.default.removeItem(atPath: out)
+      let f = try Self.spawn(
+        exe,
+        [
+          "fuse", fuseInput, "-o", out, "--quiet", "--threads", "\(threads)", "--codec", codec.rawValue, "--blend",
+          blend.rawValue, "--pyramid", "3", "--stage-times", fuseTimes,
+        ], log: dir + "/fuse.log")
+      guard f.status == 0 else { throw Self.failure("fuse", f, log: dir + "/fuse.log") }
+      for (file, process, job) in [(refineTimes, r, "refine"), (fuseTimes, f, "fuse")] {
+        let stages =
+          try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as! [String: Any]
+        for (stage, value) in stages {
+          guard let total = value as? [String: Any], let seconds = total["seconds"] as? Double else { continue }
+          let voxels = total["voxels"] as? Int ?? 0
+          // Both jobs plan and read: those stages are named by job.
+          let name = ["plan", "read+decode"].contains(stage) && job == "refine" ? "refine \(stage)" : stage
+          let parallel = Self.parallelStages.contains(name)
+          // Output voxels for the pyramid (its work is per level-0 voxel).
+          let counted = stage == Stage.pyramid.rawValue ? stages["output_voxels"] as? Int ?? 0 : voxels
+          samples[name, default: []].append(
+            (parallel ? seconds / Double(threads) : seconds, seconds, counted, process.maxRSS))
+        }
+        let units = job == "fuse" ? stages["output_voxels"] as? Int ?? 0 : stages["input_voxels"] as? Int ?? 0
+        samples["\(job) whole process", default: []].append((process.seconds, process.seconds, units, process.maxRSS))
+      }
+    }
+    var stages: [String: Any] = [:]
+    for (name, s) in samples {
+      let seconds = s.map(\.seconds)
+      let median = Self.median(seconds)
+      let voxels = s[0].voxels
+      var entry: [String: Any] = [
+        "seconds": seconds, "min_seconds": seconds.min()!, "median_seconds": median,
+        "thread_seconds": s.map(\.threadSeconds), "voxels": voxels, "peak_rss_bytes": s.map(\.rss).max()!,
+      ]
+      if voxels > 0 {
+        entry["mvoxel_s"] = Double(voxels) / max(median, 1e-9) / 1e6
+        entry["mvoxel_s_per_thread"] = Double(voxels) / max(Self.median(s.map(\.threadSeconds)), 1e-9) / 1e6
+      }
+      stages[name] = entry
+    }
+    return ["rank": tiling.rank, "threads": threads, "stages": stages]
+  }
+
+  static let parallelStages: Set<String> = [
+    "refine read+decode", Stage.phaseCorrelation.rawValue, Stage.readDecode.rawValue, Stage.resampleBlend.rawValue,
+    Stage.encodeWrite.rawValue, Stage.pyramid.rawValue,
+  ]
+
+  /// The rows, in the order the jobs run them.
+  static let stageOrder = [
+    "refine plan", "refine read+decode", Stage.phaseCorrelation.rawValue, Stage.globalSolve.rawValue,
+    "refine whole process", Stage.plan.rawValue, Stage.readDecode.rawValue, Stage.resampleBlend.rawValue,
+    Stage.encodeWrite.rawValue, Stage.pyramid.rawValue, Stage.metadata.rawValue, "fuse whole process",
+  ]
+
+  /// Per stage, 3D per-voxel throughput over 2D's (seconds over seconds for stages without voxels).
+  static func ratios(_ two: [String: Any], _ three: [String: Any]) -> [String: Double] {
+    let a = two["stages"] as! [String: [String: Any]]
+    let b = three["stages"] as! [String: [String: Any]]
+    var out: [String: Double] = [:]
+    for (name, x) in a {
+      guard let y = b[name], let tx = x["median_seconds"] as? Double, let ty = y["median_seconds"] as? Double,
+        tx > 0, ty > 0
+      else { continue }
+      let vx = x["voxels"] as? Int ?? 0
+      let vy = y["voxels"] as? Int ?? 0
+      out[name] = vx > 0 && vy > 0 ? (Double(vy) / ty) / (Double(vx) / tx) : tx / ty
+    }
+    return out
+  }
+
+  /// One run's table.
+  static func table(_ run: [String: Any]) -> String {
+    let stages = run["stages"] as! [String: [String: Any]]
+    var lines = [
+      "\n\(run["rank"]!)D, \(run["threads"]!) thread(s):",
+      "| stage | seconds (min / median) | Mvoxel/s | Mvoxel/s per thread | peak RSS |", "|---|---|---|---|---|",
+    ]
+    for name in stageOrder {
+      guard let s = stages[name] else { continue }
+      let mv = (s["mvoxel_s"] as? Double).map { String(format: "%.1f", $0) } ?? "–"
+      let pt = (s["mvoxel_s_per_thread"] as? Double).map { String(format: "%.1f", $0) } ?? "–"
+      lines.append(
+        "| \(name) | \(String(format: "%.3f / %.3f", s["min_seconds"] as! Double, s["median_seconds"] as! Double)) | "
+          + "\(mv) | \(pt) | \(FusionJob.format(bytes: s["peak_rss_bytes"] as! Int)) |")
+    }
+    return lines.joined(separator: "\n")
+  }
+
+  /// The refined dataset with every tile turned by 2° about z (about its centre), saved beside it.
+  static func rotate(_ path: String, into output: String) throws -> String {
+    var (data, _) = try DatasetLoader.open([path])
+    let angle = 2.0 * Double.pi / 180
+    let (c, s) = (cos(angle), sin(angle))
+    for i in data.views.indices {
+      let v = data.views[i]
+      let centre = v.viewToWorld.apply(v.shape.map { Double($0) / 2 })
+      let n = v.rank
+      // Rotation in the y,x plane (the last two axes).
+      var linear = (0..<n).map { r in (0..<n).map { $0 == r ? 1.0 : 0.0 } }
+      linear[n - 2][n - 2] = c
+      linear[n - 2][n - 1] = -s
+      linear[n - 1][n - 2] = s
+      linear[n - 1][n - 1] = c
+      let turn = try AffineTransform(linear: linear, translation: Array(repeating: 0, count: n))
+      let about = compose(
+        AffineTransform(translation: centre), compose(turn, AffineTransform(translation: centre.map { -$0 })))
+      data.views[i].viewToWorld = compose(about, v.viewToWorld)
+    }
+    try DatasetLoader.save(data, to: output, transformName: "tessera bench rotation")
+    return output
+  }
+
+  static func list(_ values: [Int]) -> String { values.map(String.init).joined(separator: ",") }
+
+  static func median(_ values: [Double]) -> Double {
+    let s = values.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+  }
+
+  /// This executable (the same build runs the jobs).
+  static var executable: String {
+    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+  }
+
+  static var machine: [String: Any] {
+    let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+    let model =
+      info.split(separator: "\n").first { $0.hasPrefix("model name") }.map {
+        $0.split(separator: ":", maxSplits: 1).last!.trimmingCharacters(in: .whitespaces)
+      } ?? "unknown CPU"
+    return [
+      "cpu": model, "cores": ProcessInfo.processInfo.activeProcessorCount,
+      "memory_bytes": Int(ProcessInfo.processInfo.physicalMemory),
+    ]
+  }
+
+  static var build: String {
+    #if DEBUG
+      return "debug (figures not meaningful: use make release)"
+    #elseif TESSERA_HOST_CPU
+      return "release, for the host CPU (make release)"
+    #else
+      return "release, portable"
+    #endif
+  }
+
+  /// A finished child process.
+  struct Child {
+    var status: Int32
+    var seconds: Double
+    var maxRSS: Int
+  }
+
+  /// Runs `exe args` with stdout and stderr to `log`; its exit status, wall time and peak RSS.
+  static func spawn(_ exe: String, _ args: [String], log: String) throws -> Child {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    let argv = ([exe] + args).map { strdup($0) } + [nil]
+    defer { for p in argv { free(p) } }
+    var pid: pid_t = 0
+    let start = ContinuousClock.now
+    let error = posix_spawn(&pid, exe, &actions, nil, argv, environ)
+    guard error == 0 else { throw UsageError("cannot run \(exe): \(String(cString: strerror(error)))") }
+    var status: Int32 = 0
+    var usage = rusage()
+    while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+    let seconds = StageClock.seconds(since: start)
+    let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    return Child(status: code, seconds: seconds, maxRSS: usage.ru_maxrss * 1024)
+  }
+
+  static func failure(_ what: String, _ child: Child, log: String) -> Error {
+    let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+    let last = text.split(separator: "\n").last.map(String.init) ?? "no output"
+    return UsageError("bench: \(what) failed (exit \(child.status)): \(last)")
+  }
+}
