@@ -5,13 +5,27 @@ import Synchronization
 /// Runs independent work items on a fixed number of threads.
 public enum Parallel {
   /// Threads that work nested inside a parallel job may use (the chunks of one block decoded at
-  /// once): the job's `--threads`, set by ``limitThreads(to:)`` when a job starts (default: the
-  /// cores), so that `--threads 1` runs on one thread.
+  /// once), set by ``limitThreads(to:)`` when a job starts (default: the cores): a job whose own
+  /// items fill its `--threads` leaves nested work one thread (``nestedThreads(_:items:)``), so
+  /// nothing runs wider than asked and no thread's work is done by another.
   public static var threadLimit: Int { limit.load(ordering: .relaxed) }
   private static let limit = Atomic<Int>(ProcessInfo.processInfo.activeProcessorCount)
 
   /// Sets ``threadLimit`` for the process (the last job to start wins).
   public static func limitThreads(to threads: Int) { limit.store(max(1, threads), ordering: .relaxed) }
+
+  /// Runs `body` with ``threadLimit`` at `threads`, then restores it.
+  public static func withThreadLimit<R>(_ threads: Int, _ body: () throws -> R) rethrows -> R {
+    let previous = limit.exchange(max(1, threads), ordering: .relaxed)
+    defer { limit.store(previous, ordering: .relaxed) }
+    return try body()
+  }
+
+  /// The threads nested work gets in a job of `threads` threads running `items` items: what the
+  /// items leave idle per item (1 when they fill the threads).
+  public static func nestedThreads(_ threads: Int, items: Int) -> Int {
+    max(1, threads / max(1, min(threads, items)))
+  }
 
   /// Calls `body(i)` for every i in `0..<count`, `threads` at a time (each thread takes the next
   /// unclaimed item), and rethrows the first error; after an error no new item starts. Items

@@ -20,11 +20,15 @@ public enum Stage: String, CaseIterable, Sendable, Codable {
   case globalSolve = "global solve"
 }
 
-/// Thread time spent per ``Stage``, summed over the threads that ran it, and the work (voxels)
-/// each stage processed. Any thread may add at any time; sums are exact whatever the order.
+/// CPU time spent per ``Stage``, summed over the threads that ran it (each thread's own CPU
+/// clock, so time the thread waits or is descheduled does not count), and the work (voxels) each
+/// stage processed. Any thread may add at any time; sums are exact whatever the order.
 ///
-/// A stage's thread-seconds divided by the threads that ran in parallel approximate its share of
-/// the wall time; its voxels divided by thread-seconds are its throughput per thread.
+/// A parallel stage's CPU seconds divided by its threads approximate its share of the wall time
+/// when the threads are busy; its voxels divided by CPU seconds are its throughput per core.
+/// (Jobs run nested work such as decoding a block's chunks on the calling thread when their own
+/// items fill the threads, ``Parallel/nestedThreads(_:items:)``, so a stage's work is its
+/// thread's.)
 public final class StageClock: @unchecked Sendable {  // `totals` is only touched under `lock`
   /// One stage's sums.
   public struct Total: Sendable, Codable, Equatable {
@@ -48,10 +52,10 @@ public final class StageClock: @unchecked Sendable {  // `totals` is only touche
   /// Adds `voxels` of work to `stage` without time (when the work is counted elsewhere).
   public func count(_ stage: Stage, voxels: Int) { add(stage, seconds: 0, voxels: voxels) }
 
-  /// Runs `body`, adding its elapsed time on this thread to `stage`.
+  /// Runs `body`, adding this thread's CPU time during it to `stage`.
   public func time<R>(_ stage: Stage, voxels: Int = 0, _ body: () throws -> R) rethrows -> R {
-    let start = ContinuousClock.now
-    defer { add(stage, seconds: Self.seconds(since: start), voxels: voxels) }
+    let start = Self.threadSeconds()
+    defer { add(stage, seconds: Self.threadSeconds() - start, voxels: voxels) }
     return try body()
   }
 
@@ -65,7 +69,14 @@ public final class StageClock: @unchecked Sendable {  // `totals` is only touche
     return try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
   }
 
-  /// Seconds elapsed since `start`.
+  /// CPU seconds the calling thread has used (`CLOCK_THREAD_CPUTIME_ID`).
+  public static func threadSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+  }
+
+  /// Wall seconds elapsed since `start`.
   public static func seconds(since start: ContinuousClock.Instant) -> Double {
     let e = ContinuousClock.now - start
     return Double(e.components.seconds) + Double(e.components.attoseconds) * 1e-18

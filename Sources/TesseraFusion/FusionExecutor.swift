@@ -63,8 +63,8 @@ public struct FusionExecutor: Sendable {
         out = AnyVolumeBuffer(elementType: outputType, uninitializedBox: labelled)  // every voxel written below
       }
       var covered = false
-      let start = ContinuousClock.now
-      defer { clock?.add(.resampleBlend, seconds: StageClock.seconds(since: start), voxels: box.volume) }
+      let start = StageClock.threadSeconds()
+      defer { clock?.add(.resampleBlend, seconds: StageClock.threadSeconds() - start, voxels: box.volume) }
       out.withUnsafeMutableBytes { dst in
         for r0 in stride(from: 0, to: rows, by: slabRows) {
           let r1 = min(rows, r0 + slabRows)

@@ -105,7 +105,6 @@ public enum TileRegistration {
   )
     throws -> RegistrationReport
   {
-    Parallel.limitThreads(to: options.threads)
     let rank = dataset.rank
     let timepoint = dataset.timepoints.first ?? 0
     // The views standing for each tile (all channels averaged, or one channel).
@@ -176,17 +175,22 @@ public enum TileRegistration {
       peaks: options.peaks, maxShift: options.maxShift.map { $0 / Double(options.downsample) })
     configured.uncertaintyFloor = options.uncertaintyFloor
     let correlator = configured
-    try Parallel.forEach(overlaps.count, threads: options.threads) { i in
-      let o = overlaps[i]
-      let m = try measure(
-        o, viewsOfTile[o.tiles[0]]!, viewsOfTile[o.tiles[1]]!, factor: factor, fullVoxel: fullVoxel, correlator, plans,
-        workspaces, clock: options.stageClock)
-      results.withLock { $0[i] = m }
-      progress?(
-        done.withLock {
-          $0 += 1
-          return $0
-        }, overlaps.count)
+    // Nested work (a block's chunks decoded at once) on the worker's own thread while the pairs
+    // fill the threads.
+    try Parallel.withThreadLimit(Parallel.nestedThreads(options.threads, items: overlaps.count)) {
+      try Parallel.forEach(overlaps.count, threads: options.threads) { i in
+        let o = overlaps[i]
+        let m = try measure(
+          o, viewsOfTile[o.tiles[0]]!, viewsOfTile[o.tiles[1]]!, factor: factor, fullVoxel: fullVoxel, correlator,
+          plans,
+          workspaces, clock: options.stageClock)
+        results.withLock { $0[i] = m }
+        progress?(
+          done.withLock {
+            $0 += 1
+            return $0
+          }, overlaps.count)
+      }
     }
     let measured = results.withLock { $0 }
     options.stageClock?.count(

@@ -18,15 +18,23 @@ import Testing
     #expect(totals[.pyramid] == nil)
   }
 
-  @Test func timeAddsElapsedTimeAndReturnsTheResult() throws {
+  @Test func timeAddsThreadCPUTimeAndReturnsTheResult() throws {
     let clock = StageClock()
-    let value = clock.time(.pyramid, voxels: 7) { () -> Int in
-      usleep(5000)
-      return 42
+    // Sleeping costs no CPU; spinning for 5 ms of CPU does.
+    let slept = clock.time(.metadata) { () -> Int in
+      usleep(20000)
+      return 1
     }
-    #expect(value == 42)
+    let value = clock.time(.pyramid, voxels: 7) { () -> Int in
+      let start = StageClock.threadSeconds()
+      var x = 0
+      while StageClock.threadSeconds() - start < 0.005 { x &+= 1 }
+      return x > 0 ? 42 : 0
+    }
+    #expect(value == 42 && slept == 1)
     let total = try #require(clock.snapshot[.pyramid])
-    #expect(total.seconds >= 0.004 && total.seconds < 5 && total.voxels == 7)
+    #expect(total.seconds >= 0.005 && total.seconds < 5 && total.voxels == 7)
+    #expect(try #require(clock.snapshot[.metadata]).seconds < 0.01)
     // Without a clock the body still runs.
     let none: StageClock? = nil
     #expect(none.time(.pyramid) { 5 } == 5)

@@ -294,7 +294,6 @@ public final class FusionJob: Sendable {
   ///   command with `--resume` continues.
   public func run(output: String, progress: @escaping @Sendable (FusionProgress) -> Void) throws -> FusionSummary {
     let start = ContinuousClock.now
-    Parallel.limitThreads(to: options.threads)
     @Sendable func seconds() -> Double {
       let e = ContinuousClock.now - start
       return Double(e.components.seconds) + Double(e.components.attoseconds) * 1e-18
@@ -377,30 +376,34 @@ public final class FusionJob: Sendable {
     timer.resume()
     defer { timer.cancel() }
     let clock = options.stageClock
-    try Parallel.forEach(total, threads: options.threads) { i in
-      let b = remaining[order[i]]
-      let index = indices[order[i]]
-      var voxels = 0
-      // Stage times: the executor adds read+decode and resample+blend; the rest of writing the
-      // block is encode+write.
-      let start = ContinuousClock.now
-      var inner = 0.0
-      let stored = try image.writeBlock(level: 0, index) { box in
-        let t0 = ContinuousClock.now
-        defer { inner += StageClock.seconds(since: t0) }
-        let spatial = Box(lower: Array(box.lower.dropFirst(lead)), upper: Array(box.upper.dropFirst(lead)))
-        voxels += spatial.volume
-        let piece = try executor.fuse(b, box: spatial, resultBox: box)
-        if let piece, let stream {
-          let t1 = ContinuousClock.now
-          stream.add(level: 0, block: index, piece: piece)
-          clock?.add(.pyramid, seconds: StageClock.seconds(since: t1))
+    // Nested work (a block's chunks decoded at once) on the worker's own thread while the blocks
+    // fill the threads.
+    try Parallel.withThreadLimit(Parallel.nestedThreads(options.threads, items: total)) {
+      try Parallel.forEach(total, threads: options.threads) { i in
+        let b = remaining[order[i]]
+        let index = indices[order[i]]
+        var voxels = 0
+        // Stage times: the executor adds read+decode and resample+blend; the rest of writing the
+        // block is encode+write.
+        let start = StageClock.threadSeconds()
+        var inner = 0.0
+        let stored = try image.writeBlock(level: 0, index) { box in
+          let t0 = StageClock.threadSeconds()
+          defer { inner += StageClock.threadSeconds() - t0 }
+          let spatial = Box(lower: Array(box.lower.dropFirst(lead)), upper: Array(box.upper.dropFirst(lead)))
+          voxels += spatial.volume
+          let piece = try executor.fuse(b, box: spatial, resultBox: box)
+          if let piece, let stream {
+            let t1 = StageClock.threadSeconds()
+            stream.add(level: 0, block: index, piece: piece)
+            clock?.add(.pyramid, seconds: StageClock.threadSeconds() - t1)
+          }
+          return piece
         }
-        return piece
+        clock?.add(.encodeWrite, seconds: StageClock.threadSeconds() - start - inner, voxels: voxels)
+        try clock.time(.pyramid) { try stream?.finished(level: 0, block: index) }
+        counters.add(stored: stored, voxels: voxels)
       }
-      clock?.add(.encodeWrite, seconds: StageClock.seconds(since: start) - inner, voxels: voxels)
-      try clock.time(.pyramid) { try stream?.finished(level: 0, block: index) }
-      counters.add(stored: stored, voxels: voxels)
     }
     let (written, fusedVoxels) = counters.snapshot
     return (written, fusedVoxels, counters.storedCount, cache.statistics.bytesRead, total, stream)

@@ -110,7 +110,6 @@ struct CopyBench: ParsableCommand {
   var scratch: String = FileManager.default.temporaryDirectory.path
 
   func run() throws {
-    Parallel.limitThreads(to: threads)
     let (data, _) = try DatasetLoader.open(dataset)
     let dir = (scratch as NSString).appendingPathComponent("tessera-copy-\(getpid())")
     defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -127,9 +126,12 @@ struct CopyBench: ParsableCommand {
     }
     let start = ContinuousClock.now
     let items = work
-    try Parallel.forEach(items.count, threads: threads) { i in
-      let (array, view, block) = items[i]
-      try array.writeBlock(block, try view.read(array.grid.box(ofChunk: block)))
+    // Decoding as fusion does: a block's chunks on its worker's thread while the blocks fill them.
+    try Parallel.withThreadLimit(Parallel.nestedThreads(threads, items: items.count)) {
+      try Parallel.forEach(items.count, threads: threads) { i in
+        let (array, view, block) = items[i]
+        try array.writeBlock(block, try view.read(array.grid.box(ofChunk: block)))
+      }
     }
     let elapsed = ContinuousClock.now - start
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18

@@ -71,6 +71,9 @@ struct SimulateCommand: ParsableCommand {
   @Option(help: "Seed of the random texture and jitter.")
   var seed: UInt64 = 1
 
+  @Option(help: "Synthetic texture: Gaussian blobs per million voxels.")
+  var blobDensity: Double = 800
+
   @Option(help: "gzip level of the tile datasets; 0 writes them contiguous and uncompressed.")
   var deflate: Int = 1
 
@@ -123,12 +126,13 @@ struct SimulateCommand: ParsableCommand {
       throw UsageError("tile shape, grid and channel count must be positive")
     }
     guard (0..<1).contains(overlap) else { throw UsageError("--overlap must be in [0, 1)") }
+    guard blobDensity > 0, blobDensity.isFinite else { throw UsageError("--blob-density must be positive") }
     guard voxel?.allSatisfy({ $0 > 0 && $0.isFinite }) ?? true else {
       throw UsageError("--voxel-size must be positive")
     }
     let acquisition = SyntheticAcquisition(
       tileShape: shape, grid: gridValues, overlap: overlap, channels: channels, voxelSize: voxel,
-      jitter: jitter, seed: seed)
+      jitter: jitter, blobDensity: blobDensity, seed: seed)
     guard levels >= 1 else { throw UsageError("--levels must be at least 1") }
     let deflateLevel = deflate > 0 ? deflate : nil
     let chunkShape = try chunks.map { try parseList($0, as: Int.self, name: "--chunks") }
