@@ -1,7 +1,7 @@
 // swift-tools-version: 6.1
 // Tessera's benchmark suite (package-benchmark). Run from this directory:
 //   swift package --disable-sandbox benchmark            (all)
-//   swift package --disable-sandbox benchmark --target Codecs
+//   swift package --disable-sandbox benchmark --target Codecs   (also Geometry, Fusion, Registration, Reading)
 // Release builds only; report ratios measured in one run (the machine is shared and noisy).
 import PackageDescription
 
@@ -29,6 +29,33 @@ let package = Package(
         .product(name: "Benchmark", package: "benchmark"),
       ],
       path: "Benchmarks/Geometry",
+      plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+    ),
+    .executableTarget(
+      name: "Fusion",
+      dependencies: [
+        .product(name: "Tessera", package: "Tessera"),
+        .product(name: "Benchmark", package: "benchmark"),
+      ],
+      path: "Benchmarks/Fusion",
+      plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+    ),
+    .executableTarget(
+      name: "Registration",
+      dependencies: [
+        .product(name: "Tessera", package: "Tessera"),
+        .product(name: "Benchmark", package: "benchmark"),
+      ],
+      path: "Benchmarks/Registration",
+      plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+    ),
+    .executableTarget(
+      name: "Reading",
+      dependencies: [
+        .product(name: "Tessera", package: "Tessera"),
+        .product(name: "Benchmark", package: "benchmark"),
+      ],
+      path: "Benchmarks/Reading",
       plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
     ),
   ],

@@ -60,6 +60,19 @@ public struct RegistrationLink: Sendable, Codable, Hashable {
   public var normalizedResidual: Double? = nil
 }
 
+extension RegistrationLink {
+  /// A link from a pairwise measurement: `shiftUm` is the second tile's correction relative to
+  /// the first (nil when none was found), `uncertaintyVoxels` its per-axis standard deviation.
+  public init(
+    tiles: [Int], overlapVoxels: [Double], shiftVoxels: [Double]?, shiftUm: [Double]?, correlation: Double?,
+    accepted: Bool, uncertaintyVoxels: [Double]?
+  ) {
+    self.init(
+      tiles: tiles, overlapVoxels: overlapVoxels, shiftVoxels: shiftVoxels, shiftUm: shiftUm, correlation: correlation,
+      accepted: accepted, reason: nil, uncertaintyVoxels: uncertaintyVoxels)
+  }
+}
+
 /// One tile's outcome.
 public struct TileCorrection: Sendable, Codable, Hashable {
   public var tile: Int
@@ -216,7 +229,7 @@ public enum TileRegistration {
       }
       links.append(link)
     }
-    return try options.stageClock.time(.globalSolve) {
+    return options.stageClock.time(.globalSolve) {
       solve(tiles: dataset.tiles, links: links, rank: rank, voxel: fullVoxel, options: options, overlaps: overlaps)
     }
   }
@@ -397,8 +410,11 @@ public enum TileRegistration {
   /// disagrees equally and the weakest is the likeliest culprit), unless dropping it would
   /// disconnect its tiles (a bridge, h = 1, cannot be checked), and the solve repeats. The order of
   /// operations is fixed, so the result is deterministic; each round costs (1 + candidates) sparse
-  /// solves per axis, independent of the number of links.
-  static func solve(
+  /// solves per axis, independent of the number of links. Public for benchmarks and for callers
+  /// with pairwise shifts of their own: `links` carry `shiftUm` (and optionally
+  /// `uncertaintyVoxels`), `voxel` is the µm per voxel the uncertainties are in, `overlaps` the
+  /// overlapping pairs (tiles without links take their neighbours' mean correction).
+  public static func solve(
     tiles: [Int], links input: [RegistrationLink], rank: Int, voxel: [Double], options: RegistrationOptions,
     overlaps: [TileOverlap], candidates: Int = 4
   ) -> RegistrationReport {
