@@ -144,3 +144,40 @@ import Testing
     expectError(["notes.h5", "HDF5"]) { _ = try DatasetLoader.open([text]) }
   }
 }
+
+/// Manifests as acquisition scripts write them: a bare list of tiles is accepted, and mistakes
+/// are named by entry and key in plain words.
+@Suite struct FriendlyManifestTests {
+  @Test func bareListOfTilesIsAManifest() throws {
+    let dir = TemporaryDirectory()
+    let a = SyntheticAcquisition(tileShape: [4, 16, 16], grid: [1, 1, 2], channels: 1, voxelSize: [2, 1, 1], seed: 2)
+    _ = try a.writeHDF5Tiles(to: dir.path("tiles"))
+    let list = #"""
+        [{"file": "tiles/tile_000.h5", "dataset": "ch0", "position_um": [0, 0, 0], "voxel_size_um": [2, 1, 1]},
+         {"file": "tiles/tile_001.h5", "dataset": "ch0", "position_um": [0, 0, 13.6], "voxel_size_um": [2, 1, 1]}]
+      """#
+    let path = try DatasetErrorTests.writeXML(dir, "\n  " + list, "list.json")
+    let (data, _) = try DatasetLoader.open([path])
+    #expect(data.views.count == 2 && data.tiles == [0, 1])
+    #expect(data.views[1].viewToWorld.translation == [0, 0, 13.6])
+    #expect(data.views[0].voxelSize == [2, 1, 1])
+  }
+
+  @Test func mistakesNameTheEntryAndKeyInPlainWords() throws {
+    let dir = TemporaryDirectory()
+    let cases: [(String, [String])] = [
+      (
+        #"{"tiles": [{"file": "a.h5", "dataset": "ch0", "position_um": "0,0,0"}]}"#,
+        ["tiles[0].position_um", "should be a list of numbers", "it is a string"]
+      ),
+      (#"[{"file": "a.h5", "dataset": "ch0"}, {"file": "b.h5"}]"#, ["tiles[1]", "has no \"dataset\""]),
+      (#"[{"file": "a.h5", "dataset": "ch0", "tile": "one"}]"#, ["tiles[0].tile", "a whole number"]),
+      (#""tiles""#, ["the top level", "an object with a \"tiles\" list, or a list of tile entries"]),
+      (#"{"tiles": {"file": "a.h5"}}"#, ["tiles", "should be a list of tile entries"]),
+    ]
+    for (i, (text, words)) in cases.enumerated() {
+      let path = try DatasetErrorTests.writeXML(dir, text, "m\(i).json")
+      expectError(["m\(i).json", "malformed manifest"] + words) { _ = try DatasetLoader.open([path]) }
+    }
+  }
+}

@@ -27,11 +27,13 @@ import TesseraCore
 ///   Default: z,y,x (y,x in 2D), positions already in image order.
 /// - `tile` and `channel` default to the tile's index in the list and 0; `timepoint` to 0.
 /// - Relative `file` paths are relative to the manifest's directory.
+/// - A bare JSON list of tile entries (`[{"file": …}, …]`) is accepted as the `tiles` list of a
+///   manifest without top-level keys (voxel sizes then per tile).
 public enum TileManifest {
   struct Document: Codable {
-    var tessera_manifest: Int?
-    var voxel_size_um: [Double]?
-    var stage_axes: [String]?
+    var tessera_manifest: Int? = nil
+    var voxel_size_um: [Double]? = nil
+    var stage_axes: [String]? = nil
     var tiles: [Entry]
   }
 
@@ -58,7 +60,13 @@ public enum TileManifest {
     let data = try Data(contentsOf: URL(fileURLWithPath: path))
     let doc: Document
     do {
-      doc = try JSONDecoder().decode(Document.self, from: data)
+      // A bare list of tile entries (what many acquisition scripts write) is the tiles list of a
+      // manifest with no top-level keys.
+      let isList = data.first { ![0x20, 0x09, 0x0A, 0x0D, 0xEF, 0xBB, 0xBF].contains($0) } == UInt8(ascii: "[")
+      doc =
+        isList
+        ? Document(tiles: try JSONDecoder().decode([Entry].self, from: data))
+        : try JSONDecoder().decode(Document.self, from: data)
     } catch let error as DecodingError {
       throw DatasetError(path: path, "malformed manifest: \(describe(error)); see README for the format")
     } catch {
@@ -123,21 +131,64 @@ public enum TileManifest {
 
   /// One line describing a JSON decoding error with its key path.
   static func describe(_ error: DecodingError) -> String {
+    // Paths as the user wrote them: tiles[3].position_um (a bare list's entries are tiles[i] too).
     func key(_ path: [any CodingKey]) -> String {
-      path.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().trimmingCharacters(in: ["."])
+      let text = path.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+      return text.hasPrefix("[") ? "tiles" + text : String(text.drop { $0 == "." })
     }
+    func place(_ path: [any CodingKey]) -> String { path.isEmpty ? "the top level" : key(path) }
     switch error {
     case .dataCorrupted(let c):
       let underlying = (c.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
       return c.codingPath.isEmpty
         ? "not valid JSON (\(underlying ?? c.debugDescription))" : "\(key(c.codingPath)): \(c.debugDescription)"
     case .keyNotFound(let k, let c):
-      return "missing key \"\(k.stringValue)\" in \(key(c.codingPath).isEmpty ? "the top level" : key(c.codingPath))"
-    case .typeMismatch(_, let c): return "\(key(c.codingPath)): \(c.debugDescription)"
-    case .valueNotFound(_, let c): return "\(key(c.codingPath)): missing value"
+      return "\(place(c.codingPath)) has no \"\(k.stringValue)\" (each tile needs \"file\" and \"dataset\")"
+    case .typeMismatch(let type, let c):
+      // "Expected to decode Double but found a string instead." → "a string".
+      let found = c.debugDescription.range(of: "but found ").map { range in
+        String(c.debugDescription[range.upperBound...]).replacingOccurrences(of: " instead.", with: "")
+          .replacingOccurrences(of: "a dictionary", with: "an object ({ ... })")
+          .replacingOccurrences(of: "an array", with: "a list ([ ... ])")
+      }.map { $0.hasPrefix("a ") || $0.hasPrefix("an ") || $0 == "null" ? $0 : "a " + $0 }
+      let expected =
+        c.codingPath.isEmpty
+        ? "an object with a \"tiles\" list, or a list of tile entries" : words(for: c.codingPath, type: type)
+      return "\(place(c.codingPath)) should be \(expected)\(found.map { ", but it is \($0)" } ?? "")"
+    case .valueNotFound(let type, let c):
+      return "\(place(c.codingPath)) is null; it should be \(words(for: c.codingPath, type: type))"
     @unknown default: return "\(error)"
     }
   }
+
+  /// What the value at `path` should be, in plain words (by its key where the decoder reports
+  /// only a container type).
+  static func words(for path: [any CodingKey], type: Any.Type) -> String {
+    let last = path.last { $0.intValue == nil }?.stringValue
+    let inList = path.last?.intValue != nil
+    switch (last, inList) {
+    case ("tiles", false): return "a list of tile entries"
+    case ("tiles", true): return "an object ({ ... }) with \"file\" and \"dataset\""
+    case ("position_um", false), ("voxel_size_um", false): return "a list of numbers, like [0, 0, 0]"
+    case ("affine", false): return "a list of rows of numbers"
+    case ("affine", true):
+      return path.count >= 2 && path[path.count - 2].intValue != nil
+        ? "a number" : "a row of numbers"
+    case ("stage_axes", false): return "a list of axis names, like [\"x\", \"y\", \"z\"]"
+    case ("position_um", true), ("voxel_size_um", true): return "a number"
+    case ("stage_axes", true): return "an axis name in quotes"
+    case ("file", _), ("dataset", _): return "text in quotes"
+    case ("tile", _), ("channel", _), ("timepoint", _), ("tessera_manifest", _): return "a whole number"
+    default:
+      switch type {
+      case is Double.Type, is Float.Type: return "a number"
+      case is Int.Type: return "a whole number"
+      case is String.Type: return "text in quotes"
+      default: return "a value of another kind"
+      }
+    }
+  }
+
 }
 
 /// A tile's placement from a stage position and voxel size, or from a full affine.
