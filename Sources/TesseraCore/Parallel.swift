@@ -5,9 +5,10 @@ import Synchronization
 /// Runs independent work items on a fixed number of threads.
 public enum Parallel {
   /// Threads that work nested inside a parallel job may use (the chunks of one block decoded at
-  /// once), set by ``limitThreads(to:)`` when a job starts (default: the cores): a job whose own
-  /// items fill its `--threads` leaves nested work one thread (``nestedThreads(_:items:)``), so
-  /// nothing runs wider than asked and no thread's work is done by another.
+  /// once): the cores, or a command's `--threads` (``limitThreads(to:)``); during a job's
+  /// parallel phase (``withThreadLimit(_:_:)``) what its items leave idle
+  /// (``nestedThreads(_:items:)``, 1 when they fill the threads), so nothing runs wider than asked
+  /// and no thread's work is done by another.
   public static var threadLimit: Int { limit.load(ordering: .relaxed) }
   private static let limit = Atomic<Int>(ProcessInfo.processInfo.activeProcessorCount)
 

@@ -63,7 +63,7 @@ public struct FusionExecutor: Sendable {
         out = AnyVolumeBuffer(elementType: outputType, uninitializedBox: labelled)  // every voxel written below
       }
       var covered = false
-      let start = StageClock.threadSeconds()
+      let start = clock == nil ? 0 : StageClock.threadSeconds()
       defer { clock?.add(.resampleBlend, seconds: StageClock.threadSeconds() - start, voxels: box.volume) }
       out.withUnsafeMutableBytes { dst in
         for r0 in stride(from: 0, to: rows, by: slabRows) {

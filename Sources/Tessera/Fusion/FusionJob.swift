@@ -385,22 +385,24 @@ public final class FusionJob: Sendable {
         var voxels = 0
         // Stage times: the executor adds read+decode and resample+blend; the rest of writing the
         // block is encode+write.
-        let start = StageClock.threadSeconds()
+        // (Thread CPU clocks are system calls: read only when timing.)
+        let now = { clock == nil ? 0 : StageClock.threadSeconds() }
+        let start = now()
         var inner = 0.0
         let stored = try image.writeBlock(level: 0, index) { box in
-          let t0 = StageClock.threadSeconds()
-          defer { inner += StageClock.threadSeconds() - t0 }
+          let t0 = now()
+          defer { inner += now() - t0 }
           let spatial = Box(lower: Array(box.lower.dropFirst(lead)), upper: Array(box.upper.dropFirst(lead)))
           voxels += spatial.volume
           let piece = try executor.fuse(b, box: spatial, resultBox: box)
           if let piece, let stream {
-            let t1 = StageClock.threadSeconds()
+            let t1 = now()
             stream.add(level: 0, block: index, piece: piece)
-            clock?.add(.pyramid, seconds: StageClock.threadSeconds() - t1)
+            clock?.add(.pyramid, seconds: now() - t1)
           }
           return piece
         }
-        clock?.add(.encodeWrite, seconds: StageClock.threadSeconds() - start - inner, voxels: voxels)
+        clock?.add(.encodeWrite, seconds: now() - start - inner, voxels: voxels)
         try clock.time(.pyramid) { try stream?.finished(level: 0, block: index) }
         counters.add(stored: stored, voxels: voxels)
       }
