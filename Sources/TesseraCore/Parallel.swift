@@ -5,22 +5,24 @@ import Synchronization
 /// Runs independent work items on a fixed number of threads.
 public enum Parallel {
   /// Threads that work nested inside a parallel job may use (the chunks of one block decoded at
-  /// once): the cores, or a command's `--threads` (``limitThreads(to:)``); during a job's
-  /// parallel phase (``withThreadLimit(_:_:)``) what its items leave idle
-  /// (``nestedThreads(_:items:)``, 1 when they fill the threads), so nothing runs wider than asked
-  /// and no thread's work is done by another.
-  public static var threadLimit: Int { limit.load(ordering: .relaxed) }
-  private static let limit = Atomic<Int>(ProcessInfo.processInfo.activeProcessorCount)
-
-  /// Sets ``threadLimit`` for the process (the last job to start wins).
-  public static func limitThreads(to threads: Int) { limit.store(max(1, threads), ordering: .relaxed) }
-
-  /// Runs `body` with ``threadLimit`` at `threads`, then restores it.
-  public static func withThreadLimit<R>(_ threads: Int, _ body: () throws -> R) rethrows -> R {
-    let previous = limit.exchange(max(1, threads), ordering: .relaxed)
-    defer { limit.store(previous, ordering: .relaxed) }
-    return try body()
+  /// once): on a worker of ``forEach(_:threads:nested:_:)`` given `nested`, that number (a job
+  /// passes what its items leave idle, ``nestedThreads(_:items:)``: 1 when they fill its threads, so
+  /// nothing runs wider than asked and no thread's work is done by another); elsewhere the cores,
+  /// or a command's `--threads` (``limitThreads(to:)``).
+  public static var threadLimit: Int {
+    if let value = pthread_getspecific(nestedKey) { return Int(bitPattern: value) }
+    return limit.load(ordering: .relaxed)
   }
+  private static let limit = Atomic<Int>(ProcessInfo.processInfo.activeProcessorCount)
+  /// Per thread: the nested limit of the job item it is running (unset outside jobs).
+  private static let nestedKey: pthread_key_t = {
+    var key = pthread_key_t()
+    precondition(pthread_key_create(&key, nil) == 0, "pthread_key_create failed")
+    return key
+  }()
+
+  /// Sets ``threadLimit`` outside jobs for the process (a command's `--threads`).
+  public static func limitThreads(to threads: Int) { limit.store(max(1, threads), ordering: .relaxed) }
 
   /// The threads nested work gets in a job of `threads` threads running `items` items: what the
   /// items leave idle per item (1 when they fill the threads).
@@ -28,20 +30,35 @@ public enum Parallel {
     max(1, threads / max(1, min(threads, items)))
   }
 
+  /// Runs `body` with this thread's ``threadLimit`` at `nested` (if given), then restores it.
+  static func withNested<R>(_ nested: Int?, _ body: () throws -> R) rethrows -> R {
+    guard let nested else { return try body() }
+    let previous = pthread_getspecific(nestedKey)
+    pthread_setspecific(nestedKey, UnsafeRawPointer(bitPattern: max(1, nested)))
+    defer { pthread_setspecific(nestedKey, previous) }
+    return try body()
+  }
+
   /// Calls `body(i)` for every i in `0..<count`, `threads` at a time (each thread takes the next
   /// unclaimed item), and rethrows the first error; after an error no new item starts. Items
-  /// run in no particular order, so `body` must make its results independent of it.
-  public static func forEach(_ count: Int, threads: Int, _ body: @Sendable (Int) throws -> Void) throws {
+  /// run in no particular order, so `body` must make its results independent of it. With
+  /// `nested`, work nested inside an item sees ``threadLimit`` = `nested` (per thread, so
+  /// concurrent jobs do not change each other's).
+  public static func forEach(
+    _ count: Int, threads: Int, nested: Int? = nil, _ body: @Sendable (Int) throws -> Void
+  ) throws {
     guard count > 0 else { return }
     let state = SharedState()
     let workers = max(1, min(threads, count))
     if workers == 1 {
-      for i in 0..<count { try body(i) }
+      try withNested(nested) { for i in 0..<count { try body(i) } }
       return
     }
     DispatchQueue.concurrentPerform(iterations: workers) { _ in
-      while let i = state.next(below: count) {
-        do { try body(i) } catch { state.fail(error) }
+      withNested(nested) {
+        while let i = state.next(below: count) {
+          do { try body(i) } catch { state.fail(error) }
+        }
       }
     }
     if let error = state.error { throw error }

@@ -190,20 +190,20 @@ public enum TileRegistration {
     let correlator = configured
     // Nested work (a block's chunks decoded at once) on the worker's own thread while the pairs
     // fill the threads.
-    try Parallel.withThreadLimit(Parallel.nestedThreads(options.threads, items: overlaps.count)) {
-      try Parallel.forEach(overlaps.count, threads: options.threads) { i in
-        let o = overlaps[i]
-        let m = try measure(
-          o, viewsOfTile[o.tiles[0]]!, viewsOfTile[o.tiles[1]]!, factor: factor, fullVoxel: fullVoxel, correlator,
-          plans,
-          workspaces, clock: options.stageClock)
-        results.withLock { $0[i] = m }
-        progress?(
-          done.withLock {
-            $0 += 1
-            return $0
-          }, overlaps.count)
-      }
+    try Parallel.forEach(
+      overlaps.count, threads: options.threads, nested: Parallel.nestedThreads(options.threads, items: overlaps.count)
+    ) { i in
+      let o = overlaps[i]
+      let m = try measure(
+        o, viewsOfTile[o.tiles[0]]!, viewsOfTile[o.tiles[1]]!, factor: factor, fullVoxel: fullVoxel, correlator,
+        plans,
+        workspaces, clock: options.stageClock)
+      results.withLock { $0[i] = m }
+      progress?(
+        done.withLock {
+          $0 += 1
+          return $0
+        }, overlaps.count)
     }
     let measured = results.withLock { $0 }
     options.stageClock?.count(

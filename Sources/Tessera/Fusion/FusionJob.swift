@@ -378,34 +378,34 @@ public final class FusionJob: Sendable {
     let clock = options.stageClock
     // Nested work (a block's chunks decoded at once) on the worker's own thread while the blocks
     // fill the threads.
-    try Parallel.withThreadLimit(Parallel.nestedThreads(options.threads, items: total)) {
-      try Parallel.forEach(total, threads: options.threads) { i in
-        let b = remaining[order[i]]
-        let index = indices[order[i]]
-        var voxels = 0
-        // Stage times: the executor adds read+decode and resample+blend; the rest of writing the
-        // block is encode+write.
-        // (Thread CPU clocks are system calls: read only when timing.)
-        let now = { clock == nil ? 0 : StageClock.threadSeconds() }
-        let start = now()
-        var inner = 0.0
-        let stored = try image.writeBlock(level: 0, index) { box in
-          let t0 = now()
-          defer { inner += now() - t0 }
-          let spatial = Box(lower: Array(box.lower.dropFirst(lead)), upper: Array(box.upper.dropFirst(lead)))
-          voxels += spatial.volume
-          let piece = try executor.fuse(b, box: spatial, resultBox: box)
-          if let piece, let stream {
-            let t1 = now()
-            stream.add(level: 0, block: index, piece: piece)
-            clock?.add(.pyramid, seconds: now() - t1)
-          }
-          return piece
+    try Parallel.forEach(
+      total, threads: options.threads, nested: Parallel.nestedThreads(options.threads, items: total)
+    ) { i in
+      let b = remaining[order[i]]
+      let index = indices[order[i]]
+      var voxels = 0
+      // Stage times: the executor adds read+decode and resample+blend; the rest of writing the
+      // block is encode+write.
+      // (Thread CPU clocks are system calls: read only when timing.)
+      let now = { clock == nil ? 0 : StageClock.threadSeconds() }
+      let start = now()
+      var inner = 0.0
+      let stored = try image.writeBlock(level: 0, index) { box in
+        let t0 = now()
+        defer { inner += now() - t0 }
+        let spatial = Box(lower: Array(box.lower.dropFirst(lead)), upper: Array(box.upper.dropFirst(lead)))
+        voxels += spatial.volume
+        let piece = try executor.fuse(b, box: spatial, resultBox: box)
+        if let piece, let stream {
+          let t1 = now()
+          stream.add(level: 0, block: index, piece: piece)
+          clock?.add(.pyramid, seconds: now() - t1)
         }
-        clock?.add(.encodeWrite, seconds: now() - start - inner, voxels: voxels)
-        try clock.time(.pyramid) { try stream?.finished(level: 0, block: index) }
-        counters.add(stored: stored, voxels: voxels)
+        return piece
       }
+      clock?.add(.encodeWrite, seconds: now() - start - inner, voxels: voxels)
+      try clock.time(.pyramid) { try stream?.finished(level: 0, block: index) }
+      counters.add(stored: stored, voxels: voxels)
     }
     let (written, fusedVoxels) = counters.snapshot
     return (written, fusedVoxels, counters.storedCount, cache.statistics.bytesRead, total, stream)

@@ -127,11 +127,10 @@ struct CopyBench: ParsableCommand {
     let start = ContinuousClock.now
     let items = work
     // Decoding as fusion does: a block's chunks on its worker's thread while the blocks fill them.
-    try Parallel.withThreadLimit(Parallel.nestedThreads(threads, items: items.count)) {
-      try Parallel.forEach(items.count, threads: threads) { i in
-        let (array, view, block) = items[i]
-        try array.writeBlock(block, try view.read(array.grid.box(ofChunk: block)))
-      }
+    try Parallel.forEach(items.count, threads: threads, nested: Parallel.nestedThreads(threads, items: items.count)) {
+      i in
+      let (array, view, block) = items[i]
+      try array.writeBlock(block, try view.read(array.grid.box(ofChunk: block)))
     }
     let elapsed = ContinuousClock.now - start
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
