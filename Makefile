@@ -14,7 +14,9 @@ APT_PACKAGES := libhdf5-dev libfftw3-dev zlib1g-dev libdeflate-dev libzstd-dev l
 HOST_CPU := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | grep -w avx2 | grep -w fma | grep -w bmi2 \
   | grep -w movbe | grep -qw f16c && echo haswell)
 TARGET_CPU ?= $(if $(PORTABLE),,$(HOST_CPU))
-CPU_FLAGS := $(if $(TARGET_CPU),-Xswiftc -target-cpu -Xswiftc $(TARGET_CPU) -Xswiftc -DTESSERA_HOST_CPU)
+CPU_FLAGS := $(if $(TARGET_CPU),-Xswiftc -target-cpu -Xswiftc $(TARGET_CPU)) \
+  $(if $(and $(TARGET_CPU),$(filter $(HOST_CPU),$(TARGET_CPU))),-Xswiftc -DTESSERA_HOST_CPU, \
+  $(if $(TARGET_CPU),-Xswiftc -DTESSERA_CHOSEN_CPU))
 RELEASE_BIN := .build/release/tessera
 DEBUG_BIN := .build/debug/tessera
 DEMO_OUT ?= demo-out

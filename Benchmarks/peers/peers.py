@@ -417,6 +417,8 @@ def table(bench, reg_voxels):
 
 
 def bench():
+    if REPEAT < 1 or SLOW_REPEAT < 1:
+        sys.exit("REPEAT and SLOW_REPEAT must be at least 1 (the accuracy checks need a run of every tool)")
     os.chdir(ROOT)
     os.makedirs(SCRATCH, exist_ok=True)
     if not os.access(BIN, os.X_OK):
@@ -440,8 +442,6 @@ def bench():
         if r <= SLOW_REPEAT:
             b.mvs_fuse(r)
             b.dask_fuse(r)
-    if SLOW_REPEAT == 0:
-        sys.exit("SLOW_REPEAT must be at least 1 (the accuracy check needs a multiview-stitcher run)")
     end_load = open("/proc/loadavg").read().split()[:3]
     table(b, reg_voxels)
     fusion_shapes = {s["tool"]: s.get("shape") or s["voxels"] for s in b.samples if s["task"] == "fusion"}

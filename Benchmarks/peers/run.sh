@@ -46,7 +46,7 @@
 # every tool once). The JSON of every sample follows the table; each tool's stderr is in $SCRATCH/logs.
 #
 # Run from anywhere; needs python3 and `make release`'s build (or TESSERA_BIN). Creates .venv-peers (about
-# 600 MB: Benchmarks/requirements.txt + Benchmarks/peers/requirements.txt) unless PEERS_PYTHON is given.
+# 700 MB: Benchmarks/requirements.txt + Benchmarks/peers/requirements.txt) unless PEERS_PYTHON is given.
 # Environment:
 #   REPEAT=3       runs of each tool (min and median)     SLOW_REPEAT=REPEAT  runs of the Python tools
 #   THREADS=2      threads / dask workers per tool        SCRATCH=/tmp/tessera-bench/peers  data and outputs

@@ -76,6 +76,15 @@ public final class StageClock: @unchecked Sendable {  // `totals` is only touche
     return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
   }
 
+  /// CPU seconds (user and system) the whole process has used (`getrusage`), for phases that run
+  /// on threads other than the caller's.
+  public static func processSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    let t = [usage.ru_utime, usage.ru_stime]
+    return t.reduce(0) { $0 + Double($1.tv_sec) + Double($1.tv_usec) * 1e-6 }
+  }
+
   /// Wall seconds elapsed since `start`.
   public static func seconds(since start: ContinuousClock.Instant) -> Double {
     let e = ContinuousClock.now - start

@@ -114,18 +114,20 @@ public final class ViewBlockCache: @unchecked Sendable {
         deferred.append(key)
         continue
       }
-      copy(data, key, into: out, box: box, view: view)
+      copy(data, key, into: out, box: box, source: source)
     }
     for key in deferred {
-      copy(try fetch(key, grid: grid, source: source, wait: true)!, key, into: out, box: box, view: view)
+      copy(try fetch(key, grid: grid, source: source, wait: true)!, key, into: out, box: box, source: source)
     }
   }
 
   /// Copies `data` (block `key`) into the part of `out` (over `box`) it covers; one announced
   /// read of the block done.
-  private func copy(_ data: AnyVolumeBuffer, _ key: Key, into out: UnsafeMutableRawBufferPointer, box: Box, view: Int) {
-    let size = sources[view]!.elementType.byteCount
-    precondition(data.elementType == sources[view]!.elementType, "view \(view) read as \(data.elementType)")
+  private func copy(
+    _ data: AnyVolumeBuffer, _ key: Key, into out: UnsafeMutableRawBufferPointer, box: Box, source: Source
+  ) {
+    let size = source.elementType.byteCount
+    precondition(data.elementType == source.elementType, "view \(key.view) read as \(data.elementType)")
     data.withUnsafeBytes { src in
       RawCopy.copy(
         elementSize: size, from: src.baseAddress!, sourceBox: data.box, to: out.baseAddress!, destinationBox: box)

@@ -457,8 +457,10 @@ struct SubpixelRefinement {
     return c
   }
 
-  /// The cubic B-spline recursion (gain 6, causal then anti-causal pass with pole `z`, mirror
-  /// boundaries) along `m` samples, eight independent lines in the lanes.
+  /// The cubic B-spline recursion along `m` samples `s`, eight independent lines in the lanes
+  /// (Unser et al. 1993, mirror boundaries, pole z = √3 − 2): causal
+  /// `c⁺₀ = Σ_{j<18} zʲ·6sⱼ`, `c⁺ᵢ = 6sᵢ + z·c⁺ᵢ₋₁`; then `c_{m−1} = z/(z² − 1)·(c⁺_{m−1} + z·c⁺_{m−2})`
+  /// and anti-causal `cᵢ = z·(cᵢ₊₁ − c⁺ᵢ)`.
   static func prefilterLines(_ col: UnsafeMutablePointer<SIMD8<Float>>, _ m: Int, _ z: Float) {
     for i in 0..<m { col[i] *= 6 }
     // Causal initialisation over the first terms while z^j matters (|z|^j < 1e-10).

@@ -294,10 +294,7 @@ public final class FusionJob: Sendable {
   ///   command with `--resume` continues.
   public func run(output: String, progress: @escaping @Sendable (FusionProgress) -> Void) throws -> FusionSummary {
     let start = ContinuousClock.now
-    @Sendable func seconds() -> Double {
-      let e = ContinuousClock.now - start
-      return Double(e.components.seconds) + Double(e.components.attoseconds) * 1e-18
-    }
+    @Sendable func seconds() -> Double { StageClock.seconds(since: start) }
     let image = try OMEZarrImage.create(at: output, spec: spec, mode: options.mode)
     let (written, fusedVoxels, stored, bytesRead, total, stream) = try fuseLevel0(
       into: image, progress: progress, seconds: seconds)
@@ -308,7 +305,10 @@ public final class FusionJob: Sendable {
         throw ZarrError(path: output, "internal error: the in-stream pyramid is incomplete")
       }
     } else {
-      try options.stageClock.time(.pyramid) { try image.buildPyramid(threads: options.threads) }
+      // Built on many threads: the process's CPU time (nothing else runs meanwhile).
+      let cpu = StageClock.processSeconds()
+      try image.buildPyramid(threads: options.threads)
+      options.stageClock?.add(.pyramid, seconds: StageClock.processSeconds() - cpu)
     }
     let pyramidSeconds = seconds() - fuseSeconds
     try options.stageClock.time(.metadata) { try image.finish(provenance: provenance()) }

@@ -8,6 +8,9 @@ import TesseraCore
 /// Everything is a pure function of the parameters and the seed, so tests, benchmarks and the
 /// demo regenerate the same data bit for bit. Works in any rank (2D and 3D are the useful ones).
 public struct SyntheticAcquisition: Sendable, Hashable {
+  /// Gaussian blobs per million voxels unless told otherwise.
+  public static let defaultBlobDensity = 800.0
+
   /// Shape of one tile in voxels, slowest axis first.
   public var tileShape: [Int]
   /// Tiles per axis (1 on axes that are not tiled).
@@ -28,7 +31,7 @@ public struct SyntheticAcquisition: Sendable, Hashable {
 
   public init(
     tileShape: [Int], grid: [Int], overlap: Double = 0.15, channels: Int = 1, voxelSize: [Double]? = nil,
-    jitter: Double = 0, blobDensity: Double = 800, seed: UInt64 = 1
+    jitter: Double = 0, blobDensity: Double = SyntheticAcquisition.defaultBlobDensity, seed: UInt64 = 1
   ) {
     precondition(tileShape.count == grid.count, "tile shape and grid of different rank")
     precondition(overlap >= 0 && overlap < 1, "overlap must be in [0, 1)")

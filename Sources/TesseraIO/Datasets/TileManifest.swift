@@ -143,6 +143,9 @@ public enum TileManifest {
       return c.codingPath.isEmpty
         ? "not valid JSON (\(underlying ?? c.debugDescription))" : "\(key(c.codingPath)): \(c.debugDescription)"
     case .keyNotFound(let k, let c):
+      if c.codingPath.isEmpty {
+        return "the top level has no \"\(k.stringValue)\" (a manifest is {\"tiles\": [...]} or a list of tile entries)"
+      }
       return "\(place(c.codingPath)) has no \"\(k.stringValue)\" (each tile needs \"file\" and \"dataset\")"
     case .typeMismatch(let type, let c):
       // "Expected to decode Double but found a string instead." → "a string".

@@ -60,8 +60,7 @@ struct ReadBench: ParsableCommand {
       for _ in 0..<max(1, repetitions) {
         let start = ContinuousClock.now
         try body()
-        let elapsed = ContinuousClock.now - start
-        best = min(best, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+        best = min(best, StageClock.seconds(since: start))
       }
       return best
     }
@@ -127,13 +126,12 @@ struct CopyBench: ParsableCommand {
     let start = ContinuousClock.now
     let items = work
     // Decoding as fusion does: a block's chunks on its worker's thread while the blocks fill them.
-    try Parallel.forEach(items.count, threads: threads, nested: Parallel.nestedThreads(threads, items: items.count)) {
-      i in
+    let nested = Parallel.nestedThreads(threads, items: items.count)
+    try Parallel.forEach(items.count, threads: threads, nested: nested) { i in
       let (array, view, block) = items[i]
       try array.writeBlock(block, try view.read(array.grid.box(ofChunk: block)))
     }
-    let elapsed = ContinuousClock.now - start
-    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+    let seconds = StageClock.seconds(since: start)
     let voxels = data.views.reduce(0) { $0 + $1.bounds.volume }
     print(
       String(

@@ -111,12 +111,11 @@ struct FuseCommand: ParsableCommand {
       return
     }
     if !quiet { FileHandle.standardError.write(Data((job.describe() + "\n").utf8)) }
-    let planned = ContinuousClock.now - started
+    let planSeconds = StageClock.seconds(since: started)
     let reporter = ProgressReporter(quiet: quiet)
     let summary = try job.run(output: output) { reporter.report($0) }
     reporter.finish()
     let mvox = Double(summary.voxels) / max(summary.seconds, 1e-9) / 1e6
-    let planSeconds = Double(planned.components.seconds) + Double(planned.components.attoseconds) * 1e-18
     let pyramid =
       job.spec.levels == 1
       ? "no pyramid"

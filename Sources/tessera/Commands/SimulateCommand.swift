@@ -72,7 +72,7 @@ struct SimulateCommand: ParsableCommand {
   var seed: UInt64 = 1
 
   @Option(help: "Synthetic texture: Gaussian blobs per million voxels.")
-  var blobDensity: Double = 800
+  var blobDensity: Double = SyntheticAcquisition.defaultBlobDensity
 
   @Option(help: "gzip level of the tile datasets; 0 writes them contiguous and uncompressed.")
   var deflate: Int = 1

@@ -22,7 +22,8 @@ struct ThroughputBench: ParsableCommand {
       Stage seconds are CPU time summed over the threads that ran the stage (each thread's own CPU clock: \\
       waiting and other processes do not count), divided by the threads for the parallel stages (so they add \\
       up to about the wall time of their phase when the threads are busy); Mvoxel/s per thread divides the \\
-      stage's voxels by its summed CPU time. The plan stages are wall time. read+decode counts decoded input voxels; resample+blend, \\
+      stage's voxels by its summed CPU time (for whole-process rows: by the process's CPU time). The plan \\
+      stages are wall time. An interrupted run leaves its scratch folder (tessera-bench-PID) behind. read+decode counts decoded input voxels; resample+blend, \\
       encode+write and pyramid count level-0 output voxels; phase correlation the voxels of both regions of \\
       every pair; the global solve has no voxels (its ratio compares seconds: both tilings have the same \\
       tiles and links). Whole-process rows are the child process from start to exit.
@@ -83,7 +84,10 @@ struct ThroughputBench: ParsableCommand {
   struct Tiling {
     var rank: Int
     var tileShape: [Int]
+    /// Tiles per axis (empty for a given dataset).
     var grid: [Int]
+    var tiles: Int
+    var channels: Int
     var chunks: [Int]?
     var paths: [String]
     var voxels: Int
@@ -118,7 +122,8 @@ struct ThroughputBench: ParsableCommand {
         let (data, _) = try DatasetLoader.open(paths)
         guard data.rank == rank else { throw UsageError("--dataset-\(rank)d is \(data.rank)-D") }
         return Tiling(
-          rank: rank, tileShape: data.views[0].shape, grid: [], chunks: nil, paths: paths,
+          rank: rank, tileShape: data.views[0].shape, grid: [], tiles: data.tiles.count,
+          channels: data.channels.count, chunks: nil, paths: paths,
           voxels: data.views.reduce(0) { $0 + $1.bounds.volume })
       }
       return try generate(rank: rank, shape3: shape3, grid: grid2, in: dir + "/\(rank)d", exe: exe)
@@ -140,7 +145,7 @@ struct ThroughputBench: ParsableCommand {
         (
           "\(t.rank)d",
           [
-            "tile_shape": t.tileShape, "grid": t.grid, "tiles": t.grid.reduce(1, *), "channels": channels,
+            "tile_shape": t.tileShape, "grid": t.grid, "tiles": t.tiles, "channels": t.channels,
             "chunks": t.chunks ?? [], "voxels": t.voxels, "paths_given": t.grid.isEmpty,
           ] as [String: Any]
         )
@@ -160,8 +165,9 @@ struct ThroughputBench: ParsableCommand {
         + "\(FusionJob.format(bytes: machine["memory_bytes"] as! Int)) memory; build: \(Self.build)")
     for t in tilings {
       print(
-        "\(t.rank)D: \(t.grid.isEmpty ? "given dataset" : "\(t.grid.reduce(1, *)) tiles of \(t.tileShape.map(String.init).joined(separator: "×"))"), "
-          + "\(channels) channel(s), \(inputLayout.rawValue), \(t.voxels) voxels")
+        "\(t.rank)D: \(t.grid.isEmpty ? "given dataset, " : "")\(t.tiles) tiles of "
+          + "\(t.tileShape.map(String.init).joined(separator: "×")), \(t.channels) channel(s), "
+          + "\(t.grid.isEmpty ? "" : inputLayout.rawValue + ", ")\(t.voxels) voxels")
     }
     for run in runs { print(Self.table(run)) }
     for r in ratios {
@@ -203,7 +209,9 @@ struct ThroughputBench: ParsableCommand {
       : try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("tile_") && $0.hasSuffix(".h5") }
         .sorted().map { dir + "/" + $0 }
     let voxels = shape.reduce(1, *) * tileGrid.reduce(1, *) * channels
-    return Tiling(rank: rank, tileShape: shape, grid: tileGrid, chunks: chunks, paths: paths, voxels: voxels)
+    return Tiling(
+      rank: rank, tileShape: shape, grid: tileGrid, tiles: tileGrid.reduce(1, *), channels: channels, chunks: chunks,
+      paths: paths, voxels: voxels)
   }
 
   /// Refines and fuses one tiling `repetitions` times on `threads` threads; the stages' figures.
@@ -248,7 +256,9 @@ struct ThroughputBench: ParsableCommand {
             (parallel ? seconds / Double(threads) : seconds, seconds, counted, process.maxRSS))
         }
         let units = job == "fuse" ? stages["output_voxels"] as? Int ?? 0 : stages["input_voxels"] as? Int ?? 0
-        samples["\(job) whole process", default: []].append((process.seconds, process.seconds, units, process.maxRSS))
+        // Whole process: wall time, and its CPU time as the "thread" seconds (per-core throughput).
+        samples["\(job) whole process", default: []].append(
+          (process.seconds, process.cpuSeconds, units, process.maxRSS))
       }
     }
     var stages: [String: Any] = [:]
@@ -270,7 +280,7 @@ struct ThroughputBench: ParsableCommand {
   }
 
   /// The simulator's default texture: Gaussian blobs per million voxels, σ uniform in 1…3.5.
-  static let blobDensity3D = 800.0
+  static let blobDensity3D = SyntheticAcquisition.defaultBlobDensity
   /// 2D tiles get more blobs per voxel so that blobs cover the same fraction of voxels as in 3D
   /// (and the tiles compress alike: same codecs, same work per voxel): the mean volume of a
   /// blob's 2σ ball over the mean area of its 2σ disc, (4/3·π·8·E[σ³]) / (π·4·E[σ²]) =
@@ -378,6 +388,8 @@ struct ThroughputBench: ParsableCommand {
       return "debug (figures not meaningful: use make release)"
     #elseif TESSERA_HOST_CPU
       return "release, for the host CPU (make release)"
+    #elseif TESSERA_CHOSEN_CPU
+      return "release, for the CPU chosen with TARGET_CPU"
     #else
       return "release, portable"
     #endif
@@ -387,6 +399,8 @@ struct ThroughputBench: ParsableCommand {
   struct Child {
     var status: Int32
     var seconds: Double
+    /// User and system CPU seconds.
+    var cpuSeconds: Double
     var maxRSS: Int
   }
 
@@ -408,7 +422,8 @@ struct ThroughputBench: ParsableCommand {
     while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
     let seconds = StageClock.seconds(since: start)
     let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    return Child(status: code, seconds: seconds, maxRSS: usage.ru_maxrss * 1024)
+    let cpu = [usage.ru_utime, usage.ru_stime].reduce(0.0) { $0 + Double($1.tv_sec) + Double($1.tv_usec) * 1e-6 }
+    return Child(status: code, seconds: seconds, cpuSeconds: cpu, maxRSS: usage.ru_maxrss * 1024)
   }
 
   static func failure(_ what: String, _ child: Child, log: String) -> Error {
