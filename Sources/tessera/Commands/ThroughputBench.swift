@@ -23,10 +23,11 @@ struct ThroughputBench: ParsableCommand {
       waiting and other processes do not count), divided by the threads for the parallel stages (so they add \\
       up to about the wall time of their phase when the threads are busy); Mvoxel/s per thread divides the \\
       stage's voxels by its summed CPU time (for whole-process rows: by the process's CPU time). The plan \\
-      stages are wall time. An interrupted run leaves its scratch folder (tessera-bench-PID) behind. read+decode counts decoded input voxels; resample+blend, \\
+      stages are wall time. read+decode counts decoded input voxels; resample+blend, \\
       encode+write and pyramid count level-0 output voxels; phase correlation the voxels of both regions of \\
       every pair; the global solve has no voxels (its ratio compares seconds: both tilings have the same \\
-      tiles and links). Whole-process rows are the child process from start to exit.
+      tiles and links). Whole-process rows are the child process from start to exit. An interrupted run \\
+      leaves its scratch folder (tessera-bench-PID) behind.
       """)
 
   enum InputLayout: String, ExpressibleByArgument, CaseIterable {
