@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Tessera
 
 @main
@@ -10,6 +11,11 @@ struct TesseraCommand: AsyncParsableCommand {
       Tessera reads tiled 2D/3D acquisitions (BigStitcher/BigDataViewer XML+HDF5, or HDF5 tiles with a JSON \
       manifest), corrects stage positions by phase correlation, and fuses all tiles chunk by chunk, in parallel \
       and with bounded memory, into OME-Zarr.
+
+      Exit status: 0 success, 64 usage error (bad arguments, an existing output without --overwrite or \
+      --resume), 65 bad input data (missing, malformed or corrupt files), 74 I/O failure (disk full, \
+      permission denied; worth retrying, with --resume for fuse), 70 internal error (a bug: please report \
+      it), 130 interrupted (SIGINT).
       """,
     version: "\(Tessera.version) (\(LinkedLibraries.summary))",
     subcommands: [
@@ -21,9 +27,34 @@ struct TesseraCommand: AsyncParsableCommand {
   )
 }
 
-/// A bad argument, reported as one line (`Error: …`) and a non-zero exit, without the usage text
+/// A bad argument, reported as one line (`Error: …`) and exit status 64, without the usage text
 /// that `ValidationError` would add.
-struct UsageError: Error, CustomStringConvertible {
+struct UsageError: ClassifiedError, CustomStringConvertible {
   let description: String
+  var kind: FailureKind { .usage }
   init(_ message: String) { description = message }
+}
+
+extension TesseraCommand {
+  /// Runs the command; a failure prints one line (`Error: …`) and exits with its kind's status
+  /// (``FailureKind``). Argument-parsing errors, help and version keep ArgumentParser's handling
+  /// (usage text, status 64 or 0).
+  static func main() async {
+    do {
+      var command = try parseAsRoot()
+      if var async = command as? AsyncParsableCommand {
+        try await async.run()
+      } else {
+        try command.run()
+      }
+    } catch {
+      let parserCode = exitCode(for: error)
+      if parserCode == .success || parserCode == .validationFailure, !(error is any ClassifiedError) {
+        exit(withError: error)
+      }
+      let kind = FailureKind.of(error)
+      FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+      Foundation.exit(kind.rawValue)
+    }
+  }
 }

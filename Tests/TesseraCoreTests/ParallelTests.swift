@@ -30,3 +30,19 @@ import Testing
     #expect(Parallel.nestedThreads(1, items: 0) == 1)
   }
 }
+
+/// Errors map to exit statuses by kind; errors Tessera did not expect are internal.
+@Suite struct FailureKindTests {
+  struct Unexpected: Error {}
+  struct Known: ClassifiedError { var kind: FailureKind }
+
+  @Test func kindsAndStatuses() {
+    #expect(FailureKind.of(Unexpected()) == .internal && FailureKind.internal.rawValue == 70)
+    #expect(FailureKind.of(Known(kind: .io)) == .io && FailureKind.io.rawValue == 74)
+    #expect(FailureKind.of(POSIXError(.ENOSPC)) == .io)
+    #expect(FailureKind.of(CocoaError(.fileWriteNoPermission)) == .io)
+    #expect(FailureKind.of(GeometryError.singular("det 0")) == .data)
+    #expect(
+      FailureKind.usage.rawValue == 64 && FailureKind.data.rawValue == 65 && FailureKind.interrupted.rawValue == 130)
+  }
+}

@@ -57,7 +57,8 @@ public struct SourceAcquisition: Sendable {
   public let intensityScale: Double
 
   /// Errors in the parameters, one line each (the command prints them as they are).
-  public struct ParameterError: Error, CustomStringConvertible, Sendable {
+  public struct ParameterError: ClassifiedError, CustomStringConvertible, Sendable {
+    public var kind: FailureKind { .usage }
     public var description: String
   }
 

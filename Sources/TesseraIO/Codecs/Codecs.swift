@@ -2,6 +2,7 @@ import CBlosc
 import CDeflate
 import CZlib
 import CZstd
+import TesseraCore
 
 /// A bytes-to-bytes compressor (the last stage of a Zarr codec pipeline, and HDF5's deflate).
 ///
@@ -47,7 +48,8 @@ extension [UInt8] {
 }
 
 /// A compression or decompression failure.
-public struct CodecError: Error, CustomStringConvertible, Sendable, Equatable {
+public struct CodecError: ClassifiedError, CustomStringConvertible, Sendable, Equatable {
+  public var kind: FailureKind { .data }
   /// The codec's name (`"zstd"`, `"blosc"`, `"gzip"`, `"zlib"`).
   public var codec: String
   /// What went wrong.

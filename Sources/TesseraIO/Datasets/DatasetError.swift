@@ -1,6 +1,9 @@
+import TesseraCore
+
 /// A problem with a dataset's description or files: which file, which element, what is wrong and
 /// what to do. Printed as one line.
-public struct DatasetError: Error, CustomStringConvertible, Sendable, Equatable {
+public struct DatasetError: ClassifiedError, CustomStringConvertible, Sendable, Equatable {
+  public var kind: FailureKind { .data }
   /// The file at fault (XML, manifest or HDF5).
   public var path: String
   /// The element, key or dataset at fault (may be empty).

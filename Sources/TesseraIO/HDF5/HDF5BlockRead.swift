@@ -219,7 +219,7 @@ extension HDF5Dataset {
     case .failed(let code):
       throw HDF5Error(
         path: file.path, object: name,
-        message: "reading the dataset's \(what) at byte \(position) failed: \(systemError(code))")
+        message: "reading the dataset's \(what) at byte \(position) failed: \(systemError(code))", kind: .io)
     }
   }
 

@@ -437,7 +437,7 @@ public final class HDF5Dataset: @unchecked Sendable {
       }
     }
     guard status >= 0 else {
-      throw HDF5Error(path: file.path, object: name, message: "write of \(box) failed (is the disk full?)")
+      throw HDF5Error(path: file.path, object: name, message: "write of \(box) failed (is the disk full?)", kind: .io)
     }
   }
 }

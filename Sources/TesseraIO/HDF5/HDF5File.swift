@@ -46,7 +46,8 @@ public final class HDF5File: @unchecked Sendable {
       case .readOnly, .readWrite:
         throw HDF5Error(path: path, message: "cannot open as HDF5 (not an HDF5 file, or not readable)")
       case .truncate, .create:
-        throw HDF5Error(path: path, message: "cannot create the HDF5 file (check the directory exists and is writable)")
+        throw HDF5Error(
+          path: path, message: "cannot create the HDF5 file (check the directory exists and is writable)", kind: .io)
       }
     }
     self.id = id

@@ -1,5 +1,6 @@
 import CHDF5
 import Foundation
+import TesseraCore
 
 /// The one gate through which every HDF5 call passes.
 ///
@@ -50,18 +51,21 @@ enum HDF5Library {
 }
 
 /// An HDF5 failure: which file, which object, what went wrong and, where known, what to do.
-public struct HDF5Error: Error, CustomStringConvertible, Sendable {
+public struct HDF5Error: ClassifiedError, CustomStringConvertible, Sendable {
   /// The file involved.
   public var path: String
   /// The dataset, group or attribute involved (empty for the file itself).
   public var object: String
   /// What went wrong, and what to do about it.
   public var message: String
+  /// Bad data by default; I/O for failed reads and writes.
+  public var kind: FailureKind
 
-  public init(path: String, object: String = "", message: String) {
+  public init(path: String, object: String = "", message: String, kind: FailureKind = .data) {
     self.path = path
     self.object = object
     self.message = message
+    self.kind = kind
   }
 
   public var description: String {

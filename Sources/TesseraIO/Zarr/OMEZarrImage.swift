@@ -151,17 +151,21 @@ public final class OMEZarrImage: Sendable {
     var resuming = false
     switch mode {
     case .new:
-      if exists { throw ZarrError(path: path, "exists; pass --overwrite to replace it or --resume to continue it") }
+      if exists {
+        throw ZarrError(path: path, "exists; pass --overwrite to replace it or --resume to continue it", kind: .usage)
+      }
     case .overwrite:
       if exists {
         guard isZarr else { throw ZarrError(path: path, "exists and is not a Zarr group; refusing to delete it") }
         do { try fm.removeItem(atPath: path) } catch {
-          throw ZarrError(path: path, "cannot remove the old output (\(error.localizedDescription))")
+          throw ZarrError(path: path, "cannot remove the old output (\(error.localizedDescription))", kind: .io)
         }
       }
     case .resume:
       if exists {
-        guard isZarr else { throw ZarrError(path: path, "exists and is not a Zarr group; cannot resume it") }
+        guard isZarr else {
+          throw ZarrError(path: path, "exists and is not a Zarr group; cannot resume it", kind: .usage)
+        }
         let attributes = try ZarrGroup.attributes(at: path)
         let stored = (attributes["tessera"] as? [String: Any])?["layout"] as? String
         guard stored == spec.fingerprint else {
@@ -195,7 +199,8 @@ public final class OMEZarrImage: Sendable {
       let arrayPath = path + "/\(level)"
       arrays.append(resuming ? try ZarrArray.open(arrayPath) : try ZarrArray.create(at: arrayPath, metadata: metadata))
       if resuming, arrays[level].metadata != metadata {
-        throw ZarrError(path: arrayPath, "level \(level) differs from the requested layout; use --overwrite")
+        throw ZarrError(
+          path: arrayPath, "level \(level) differs from the requested layout; use --overwrite", kind: .usage)
       }
     }
     let completed = resuming ? try log.completed(levels: spec.levels) : Array(repeating: [], count: spec.levels)
@@ -372,7 +377,7 @@ final class ProgressLog: @unchecked Sendable {
     let host = ProcessInfo.processInfo.hostName.replacingOccurrences(of: "/", with: "_")
     let file = directory + "/\(host)-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log"
     guard FileManager.default.createFile(atPath: file, contents: nil), let h = FileHandle(forWritingAtPath: file) else {
-      throw ZarrError(path: file, "cannot create the progress log")
+      throw ZarrError(path: file, "cannot create the progress log", kind: .io)
     }
     handle = h
     return h
@@ -385,7 +390,8 @@ final class ProgressLog: @unchecked Sendable {
       do {
         try h.write(contentsOf: Data("\(level) \(block)\n".utf8))
       } catch {
-        throw ZarrError(path: directory, "cannot append to the progress log (\(error.localizedDescription))")
+        throw ZarrError(
+          path: directory, "cannot append to the progress log (\(error.localizedDescription))", kind: .io)
       }
     }
   }

@@ -313,13 +313,16 @@ public struct ZarrArrayMetadata: Hashable, Sendable {
 }
 
 /// A Zarr problem: which file, what is wrong.
-public struct ZarrError: Error, CustomStringConvertible, Sendable, Equatable {
+public struct ZarrError: ClassifiedError, CustomStringConvertible, Sendable, Equatable {
   public var path: String
   public var message: String
+  /// Bad data by default; I/O for failed reads and writes, usage for outputs the options do not allow.
+  public var kind: FailureKind
 
-  public init(path: String, _ message: String) {
+  public init(path: String, _ message: String, kind: FailureKind = .data) {
     self.path = path
     self.message = message
+    self.kind = kind
   }
 
   public var description: String { "\(path): \(message)" }

@@ -2,12 +2,20 @@ import Foundation
 
 /// Filesystem operations of the Zarr writer: every file appears whole or not at all.
 public enum ZarrStore {
-  /// Creates a directory and its parents.
+  /// Creates a directory and its parents (`mkdir -p`); a failure names the system's reason
+  /// ("Not a directory", "Permission denied", "No space left on device").
   static func makeDirectory(_ path: String) throws {
-    do {
-      try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    } catch {
-      throw ZarrError(path: path, "cannot create directory (\(error.localizedDescription))")
+    var prefix = path.hasPrefix("/") ? "" : "."
+    for part in path.split(separator: "/") {
+      prefix += "/" + part
+      if mkdir(prefix, 0o777) != 0 {
+        let code = errno
+        var status = stat()
+        guard code == EEXIST, stat(prefix, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR else {
+          let reason = code == EEXIST ? "\(prefix) exists and is not a directory" : String(cString: strerror(code))
+          throw ZarrError(path: path, "cannot create directory (\(reason))", kind: .io)
+        }
+      }
     }
   }
 
@@ -47,7 +55,8 @@ public enum ZarrStore {
       let reason = String(cString: strerror(error))
       throw ZarrError(
         path: path,
-        "cannot write (\(reason))" + (error == ENOSPC ? "; free some disk space and run again with --resume" : ""))
+        "cannot write (\(reason))" + (error == ENOSPC ? "; free some disk space and run again with --resume" : ""),
+        kind: .io)
     }
   }
 
@@ -61,7 +70,7 @@ public enum ZarrStore {
   /// Reads a JSON object.
   public static func readJSON(_ path: String) throws -> [String: Any] {
     guard let data = FileManager.default.contents(atPath: path) else {
-      throw ZarrError(path: path, "cannot read")
+      throw ZarrError(path: path, "cannot read", kind: .io)
     }
     guard let object = try? JSONSerialization.jsonObject(with: data), let dict = object as? [String: Any] else {
       throw ZarrError(path: path, "not a JSON object")

@@ -71,9 +71,9 @@ struct FuseCommand: ParsableCommand {
   var stageTimes: String?
 
   func validate() throws {
-    if overwrite && resume { throw UsageError("--overwrite and --resume exclude each other") }
-    if threads < 1 { throw UsageError("--threads must be at least 1") }
-    if let pyramid, pyramid < 1 { throw UsageError("--pyramid must be at least 1") }
+    if overwrite && resume { throw ValidationError("--overwrite and --resume exclude each other") }
+    if threads < 1 { throw ValidationError("--threads must be at least 1") }
+    if let pyramid, pyramid < 1 { throw ValidationError("--pyramid must be at least 1") }
   }
 
   func run() throws {

@@ -95,9 +95,9 @@ struct ThroughputBench: ParsableCommand {
   }
 
   func validate() throws {
-    if repetitions < 1 { throw UsageError("--repeat must be at least 1") }
-    if channels < 1 { throw UsageError("--channels must be at least 1") }
-    if !(overlap > 0 && overlap < 0.5) { throw UsageError("--overlap must be between 0 and 0.5") }
+    if repetitions < 1 { throw ValidationError("--repeat must be at least 1") }
+    if channels < 1 { throw ValidationError("--channels must be at least 1") }
+    if !(overlap > 0 && overlap < 0.5) { throw ValidationError("--overlap must be between 0 and 0.5") }
   }
 
   func run() throws {

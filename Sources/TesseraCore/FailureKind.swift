@@ -1,0 +1,47 @@
+import Foundation
+
+/// What kind of failure ended a run, and the process exit status it gives (sysexits.h values, so
+/// scripts and schedulers can tell a job worth retrying — I/O — from one that needs new input or
+/// new arguments).
+public enum FailureKind: Int32, Sendable, CaseIterable, CustomStringConvertible {
+  /// Bad arguments or options (EX_USAGE).
+  case usage = 64
+  /// Bad input data: missing, malformed, corrupt or inconsistent files (EX_DATAERR).
+  case data = 65
+  /// A bug: an error Tessera did not expect (EX_SOFTWARE).
+  case `internal` = 70
+  /// Reading or writing failed: disk full, permission denied, a path that cannot be created
+  /// (EX_IOERR).
+  case io = 74
+  /// Stopped by a signal: the shell's 128 + SIGINT.
+  case interrupted = 130
+
+  public var description: String {
+    switch self {
+    case .usage: "usage error"
+    case .data: "bad input data"
+    case .internal: "internal error"
+    case .io: "I/O failure"
+    case .interrupted: "interrupted"
+    }
+  }
+
+  /// The kind of `error`: its own for errors that know it, I/O for the system's file errors,
+  /// internal for anything else.
+  public static func of(_ error: any Error) -> FailureKind {
+    if let known = error as? any ClassifiedError { return known.kind }
+    if error is POSIXError || error is CocoaError { return .io }
+    let ns = error as NSError
+    if ns.domain == NSPOSIXErrorDomain || ns.domain == NSCocoaErrorDomain { return .io }
+    return .internal
+  }
+}
+
+/// An error that knows its ``FailureKind``.
+public protocol ClassifiedError: Error {
+  var kind: FailureKind { get }
+}
+
+extension GeometryError: ClassifiedError {
+  public var kind: FailureKind { .data }
+}

@@ -1,0 +1,65 @@
+"""Exit status by kind of failure (README, `tessera --help`): 64 usage, 65 bad input data, 74 I/O,
+each with one `Error:` line naming the file or option; 0 for success, help and version. (70,
+internal, is a bug and has no trigger: FailureKind's mapping is unit-tested in Swift.)"""
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "Datasets" / "sample" / "dataset.xml"
+
+
+def run(tessera_bin, *args):
+    return subprocess.run([str(tessera_bin), *map(str, args)], capture_output=True, text=True)
+
+
+def test_usage_errors_exit_64(tessera_bin, tmp_path):
+    for args in (["fuse", "--bogus"], ["fuse", SAMPLE, "-o", tmp_path / "o.zarr", "--threads", "0"],
+                 ["refine-positions", SAMPLE]):
+        r = run(tessera_bin, *args)
+        assert r.returncode == 64, (args, r.returncode, r.stderr)
+        assert "Error:" in r.stderr
+    # An existing output without --overwrite or --resume is a usage error too.
+    out = tmp_path / "f.ome.zarr"
+    assert run(tessera_bin, "fuse", SAMPLE, "-o", out, "--quiet").returncode == 0
+    r = run(tessera_bin, "fuse", SAMPLE, "-o", out, "--quiet")
+    assert r.returncode == 64 and "--overwrite" in r.stderr and str(out) in r.stderr
+
+
+def test_bad_input_exits_65(tessera_bin, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"tiles": [{"file": "a.h5"}]}))
+    r = run(tessera_bin, "info", bad)
+    assert r.returncode == 65 and "bad.json" in r.stderr and "dataset" in r.stderr, r.stderr
+    r = run(tessera_bin, "info", tmp_path / "missing.xml")
+    assert r.returncode == 65 and "missing.xml" in r.stderr
+    truncated = tmp_path / "t.xml"
+    truncated.write_text(SAMPLE.read_text()[:200])
+    assert run(tessera_bin, "info", truncated).returncode == 65
+
+
+def test_io_failure_exits_74(tessera_bin, tmp_path):
+    # A path through a regular file cannot be created (root cannot either, unlike a permission test).
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    r = run(tessera_bin, "fuse", SAMPLE, "-o", blocker / "out.ome.zarr", "--quiet")
+    assert r.returncode == 74, (r.returncode, r.stderr)
+    assert "cannot create directory" in r.stderr and "not a directory" in r.stderr
+
+
+def test_success_help_and_version_exit_0(tessera_bin):
+    for args in (["--version"], ["--help"], ["fuse", "--help"]):
+        assert run(tessera_bin, *args).returncode == 0
+    assert "Exit status: 0 success, 64 usage error" in " ".join(run(tessera_bin, "--help").stdout.split())
+
+
+def test_sigint_ends_the_run(tessera_bin, tmp_path):
+    # No handler yet (a graceful stop at a chunk boundary is still to come): SIGINT's default action
+    # ends the process, which a shell reports as 128 + 2 = 130.
+    proc = subprocess.Popen([str(tessera_bin), "bench", "--tiny", "--scratch", str(tmp_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) in (-signal.SIGINT, 0)  # 0 only if it finished before the signal
