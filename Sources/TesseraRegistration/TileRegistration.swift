@@ -193,6 +193,7 @@ public enum TileRegistration {
     try Parallel.forEach(
       overlaps.count, threads: options.threads, nested: Parallel.nestedThreads(options.threads, items: overlaps.count)
     ) { i in
+      try Interruption.check("nothing was written")
       let o = overlaps[i]
       let m = try measure(
         o, viewsOfTile[o.tiles[0]]!, viewsOfTile[o.tiles[1]]!, factor: factor, fullVoxel: fullVoxel, correlator,

@@ -1,6 +1,7 @@
 """Exit status by kind of failure (README, `tessera --help`): 64 usage, 65 bad input data, 74 I/O,
 each with one `Error:` line naming the file or option; 0 for success, help and version. (70,
-internal, is a bug and has no trigger: FailureKind's mapping is unit-tested in Swift.)"""
+internal, is a bug and has no trigger: FailureKind's mapping is unit-tested in Swift; 130,
+interrupted, is tested here for bench and in test_fuse.py for fuse.)"""
 import json
 import signal
 import subprocess
@@ -55,11 +56,14 @@ def test_success_help_and_version_exit_0(tessera_bin):
     assert "Exit status: 0 success, 64 usage error" in " ".join(run(tessera_bin, "--help").stdout.split())
 
 
-def test_sigint_ends_the_run(tessera_bin, tmp_path):
-    # No handler yet (a graceful stop at a chunk boundary is still to come): SIGINT's default action
-    # ends the process, which a shell reports as 128 + 2 = 130.
+def test_sigint_stops_bench_and_removes_its_scratch(tessera_bin, tmp_path):
+    # The fuse case (stop at a chunk boundary, then --resume) is in test_fuse.py.
     proc = subprocess.Popen([str(tessera_bin), "bench", "--tiny", "--scratch", str(tmp_path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=60) in (-signal.SIGINT, 0)  # 0 only if it finished before the signal
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode in (130, 0), err  # 0 only if it finished before the signal
+    if proc.returncode == 130:
+        assert "interrupted by SIGINT" in err
+    assert list(tmp_path.iterdir()) == []

@@ -109,6 +109,49 @@ def test_resume_after_kill_gives_identical_output(tmp_path, run_tessera, tessera
     assert other.returncode != 0 and "different settings" in other.stderr
 
 
+def test_sigterm_stops_at_a_chunk_boundary_and_resume_is_identical(tmp_path, run_tessera, tessera_bin):
+    tiles = simulate(run_tessera, tmp_path / "acq", "--tile-shape", "24,128,128", "--grid", "1,3,3", "--channels", 2,
+                     "--jitter", 2, "--seed", 9, "--deflate", 0)
+    args = [*map(str, tiles), "--threads", "2", "--chunks", "4,16,16", "--pyramid", "2", "--quiet"]
+    clean = tmp_path / "clean.zarr"
+    run_tessera("fuse", *args, "-o", clean)
+    stopped = tmp_path / "stopped.zarr"
+    proc = subprocess.Popen([str(tessera_bin), "fuse", *args, "-o", str(stopped)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    progress = stopped / ".tessera" / "progress"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        lines = sum(p.read_text().count("\n") for p in progress.glob("*.log")) if progress.exists() else 0
+        if lines >= 40:
+            proc.send_signal(signal.SIGTERM)
+            break
+        time.sleep(0.005)
+    sent = time.time()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (proc.returncode, err)
+    assert time.time() - sent < 5, "the stop took more than a few seconds"
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "SIGTERM" in lines[0] and "--resume" in lines[0], err
+    assert "ome" not in json.loads((stopped / "zarr.json").read_text())["attributes"]
+    run_tessera("fuse", *args, "-o", stopped, "--resume")
+    assert chunk_files(stopped) == chunk_files(clean)
+
+
+def test_a_second_signal_stops_at_once(tmp_path, run_tessera, tessera_bin):
+    tiles = simulate(run_tessera, tmp_path / "acq", "--tile-shape", "24,128,128", "--grid", "1,3,3", "--channels", 2,
+                     "--seed", 9, "--deflate", 0)
+    proc = subprocess.Popen([str(tessera_bin), "fuse", *map(str, tiles), "-o", str(tmp_path / "o.zarr"), "--threads",
+                             "1", "--chunks", "4,16,16", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    progress = tmp_path / "o.zarr" / ".tessera" / "progress"
+    deadline = time.time() + 60
+    while time.time() < deadline and not (progress.exists() and any(p.stat().st_size for p in progress.glob("*.log"))):
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 130
+
+
 def test_dry_run_and_errors(tmp_path, run_tessera):
     tiles = simulate(run_tessera, tmp_path / "acq", "--tile-shape", "8,40,40", "--grid", "1,1,2", "--seed", 1)
     r = run_tessera("fuse", *tiles, "-o", tmp_path / "x.zarr", "--dry-run")

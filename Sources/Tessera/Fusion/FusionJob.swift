@@ -305,6 +305,7 @@ public final class FusionJob: Sendable {
         throw ZarrError(path: output, "internal error: the in-stream pyramid is incomplete")
       }
     } else {
+      try Interruption.check("every chunk of level 0 is written; run the same command with --resume to finish")
       // Built on many threads: the process's CPU time (nothing else runs meanwhile).
       let cpu = StageClock.processSeconds()
       try image.buildPyramid(threads: options.threads)
@@ -376,11 +377,8 @@ public final class FusionJob: Sendable {
     timer.resume()
     defer { timer.cancel() }
     let clock = options.stageClock
-    // Nested work (a block's chunks decoded at once) on the worker's own thread while the blocks
-    // fill the threads.
-    try Parallel.forEach(
-      total, threads: options.threads, nested: Parallel.nestedThreads(options.threads, items: total)
-    ) { i in
+    /// Fuses, writes and logs output block `order[i]`.
+    @Sendable func fuseBlock(_ i: Int) throws {
       let b = remaining[order[i]]
       let index = indices[order[i]]
       var voxels = 0
@@ -406,6 +404,22 @@ public final class FusionJob: Sendable {
       clock?.add(.encodeWrite, seconds: now() - start - inner, voxels: voxels)
       try clock.time(.pyramid) { try stream?.finished(level: 0, block: index) }
       counters.add(stored: stored, voxels: voxels)
+    }
+    // Nested work (a block's chunks decoded at once) on the worker's own thread while the blocks
+    // fill the threads. A stop request (SIGINT, SIGTERM) lets the blocks in flight finish and
+    // starts no more: every finished block is in the progress log, so --resume continues.
+    do {
+      try Parallel.forEach(
+        total, threads: options.threads, nested: Parallel.nestedThreads(options.threads, items: total)
+      ) { i in
+        try Interruption.check("")
+        try fuseBlock(i)
+      }
+    } catch let stop as Interrupted {
+      throw Interrupted(
+        signal: stop.signal,
+        progress: "\(counters.storedCount) of \(total) chunks to do were written; run the same command with "
+          + "--resume to finish")
     }
     let (written, fusedVoxels) = counters.snapshot
     return (written, fusedVoxels, counters.storedCount, cache.statistics.bytesRead, total, stream)

@@ -78,6 +78,7 @@ struct FuseCommand: ParsableCommand {
 
   func run() throws {
     let started = ContinuousClock.now
+    Interruption.install()  // SIGINT/SIGTERM: stop at a chunk boundary, resumable
     let (data, warnings) = try DatasetLoader.open(dataset)
     for w in warnings where !quiet { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
     var options = FusionOptions()

@@ -73,6 +73,7 @@ struct RefinePositionsCommand: ParsableCommand {
     // Keeping them in the heap: 28k instead of 37k page faults on the 3×3 gzip case, peak memory
     // unchanged.
     _ = tessera_keep_heap(256 << 20, 1 << 30)
+    Interruption.install()  // SIGINT/SIGTERM: stop between pairs, write nothing
     let start = Date()  // the summary's time covers opening, reading, measuring, solving and writing
     let (data, _) = try DatasetLoader.open(dataset)
     let values = try parseList(maxShift, as: Double.self, name: "--max-shift")

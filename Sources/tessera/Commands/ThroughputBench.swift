@@ -101,6 +101,7 @@ struct ThroughputBench: ParsableCommand {
   }
 
   func run() throws {
+    Interruption.install()  // SIGINT/SIGTERM: stop after the running job, remove the scratch folder
     let threadCounts = try parseList(threads, as: Int.self, name: "--threads")
     guard !threadCounts.isEmpty, threadCounts.allSatisfy({ $0 >= 1 }) else {
       throw UsageError("--threads needs thread counts of at least 1, e.g. 1,2")
@@ -230,6 +231,7 @@ struct ThroughputBench: ParsableCommand {
           "-o", refined, "--overwrite", "--quiet", "--threads", "\(threads)", "--stage-times", refineTimes,
         ], log: dir + "/refine.log")
       guard r.status == 0 else { throw Self.failure("refine-positions", r, log: dir + "/refine.log") }
+      try Interruption.check("the scratch folder is removed")
       var fuseInput = refined
       if rotated { fuseInput = try Self.rotate(refined, into: dir + (isBDV ? "/rotated.xml" : "/rotated.json")) }
       let fuseTimes = dir + "/fuse-stages.json"
@@ -242,6 +244,7 @@ struct ThroughputBench: ParsableCommand {
           blend.rawValue, "--pyramid", "3", "--stage-times", fuseTimes,
         ], log: dir + "/fuse.log")
       guard f.status == 0 else { throw Self.failure("fuse", f, log: dir + "/fuse.log") }
+      try Interruption.check("the scratch folder is removed")
       for (file, process, job) in [(refineTimes, r, "refine"), (fuseTimes, f, "fuse")] {
         let stages =
           try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as! [String: Any]
@@ -428,6 +431,9 @@ struct ThroughputBench: ParsableCommand {
   }
 
   static func failure(_ what: String, _ child: Child, log: String) -> Error {
+    if let signal = Interruption.signal {
+      return Interrupted(signal: signal, progress: "the scratch folder is removed")
+    }
     let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
     let last = text.split(separator: "\n").last.map(String.init) ?? "no output"
     return UsageError("bench: \(what) failed (exit \(child.status)): \(last)")
