@@ -78,6 +78,18 @@ def test_thread_count_does_not_change_a_byte(tmp_path, run_tessera):
     assert outs[0] == outs[1] == outs[2]
 
 
+def signal_when_logged(proc, output, number, blocks=40):
+    """Sends `number` to `proc` once its progress log under `output` lists `blocks` finished blocks."""
+    progress = output / ".tessera" / "progress"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        lines = sum(p.read_text().count("\n") for p in progress.glob("*.log")) if progress.exists() else 0
+        if lines >= blocks:
+            proc.send_signal(number)
+            return
+        time.sleep(0.005)
+
+
 def test_resume_after_kill_gives_identical_output(tmp_path, run_tessera, tessera_bin):
     tiles = simulate(run_tessera, tmp_path / "acq", "--tile-shape", "24,128,128", "--grid", "1,3,3", "--channels", 2,
                      "--jitter", 2, "--seed", 9, "--deflate", 0)
@@ -87,14 +99,7 @@ def test_resume_after_kill_gives_identical_output(tmp_path, run_tessera, tessera
     broken = tmp_path / "broken.zarr"
     proc = subprocess.Popen([str(tessera_bin), "fuse", *args, "-o", str(broken)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
-    progress = broken / ".tessera" / "progress"
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        lines = sum(p.read_text().count("\n") for p in progress.glob("*.log")) if progress.exists() else 0
-        if lines >= 40:
-            proc.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.005)
+    signal_when_logged(proc, broken, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the fusion finished before it could be interrupted"
     # The interrupted output is not a finished image.
@@ -118,14 +123,7 @@ def test_sigterm_stops_at_a_chunk_boundary_and_resume_is_identical(tmp_path, run
     stopped = tmp_path / "stopped.zarr"
     proc = subprocess.Popen([str(tessera_bin), "fuse", *args, "-o", str(stopped)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    progress = stopped / ".tessera" / "progress"
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        lines = sum(p.read_text().count("\n") for p in progress.glob("*.log")) if progress.exists() else 0
-        if lines >= 40:
-            proc.send_signal(signal.SIGTERM)
-            break
-        time.sleep(0.005)
+    signal_when_logged(proc, stopped, signal.SIGTERM)
     sent = time.time()
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, (proc.returncode, err)
