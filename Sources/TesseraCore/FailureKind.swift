@@ -30,7 +30,16 @@ public enum FailureKind: Int32, Sendable, CaseIterable, CustomStringConvertible 
   /// internal for anything else.
   public static func of(_ error: any Error) -> FailureKind {
     if let known = error as? any ClassifiedError { return known.kind }
-    if error is POSIXError || error is CocoaError { return .io }
+    if error is DecodingError { return .data }
+    if let cocoa = error as? CocoaError {
+      // Files that are not there or cannot be parsed are the input's fault; the rest is I/O.
+      let input: [CocoaError.Code] = [
+        .fileNoSuchFile, .fileReadNoSuchFile, .fileReadCorruptFile, .fileReadUnknownStringEncoding,
+        .fileReadInapplicableStringEncoding, .propertyListReadCorrupt, .coderReadCorrupt,
+      ]
+      return input.contains(cocoa.code) ? .data : .io
+    }
+    if error is POSIXError { return .io }
     let ns = error as NSError
     if ns.domain == NSPOSIXErrorDomain || ns.domain == NSCocoaErrorDomain { return .io }
     return .internal

@@ -15,7 +15,8 @@ struct TesseraCommand: AsyncParsableCommand {
       Exit status: 0 success, 64 usage error (bad arguments, an existing output without --overwrite or \
       --resume), 65 bad input data (missing, malformed or corrupt files), 74 I/O failure (disk full, \
       permission denied; worth retrying, with --resume for fuse), 70 internal error (a bug: please report \
-      it), 130 interrupted (SIGINT or SIGTERM: fuse stops at a chunk boundary and can be resumed).
+      it), 130 interrupted (SIGINT or SIGTERM to fuse, which stops at a chunk boundary and can be resumed, \
+      refine-positions or bench).
       """,
     version: "\(Tessera.version) (\(LinkedLibraries.summary))",
     subcommands: [
@@ -33,6 +34,12 @@ struct UsageError: ClassifiedError, CustomStringConvertible {
   let description: String
   var kind: FailureKind { .usage }
   init(_ message: String) { description = message }
+}
+
+/// A failure of a stated kind (a child process's, a self-check's), reported as one line.
+struct CommandFailure: ClassifiedError, CustomStringConvertible {
+  let description: String
+  let kind: FailureKind
 }
 
 extension TesseraCommand {
@@ -53,7 +60,8 @@ extension TesseraCommand {
         exit(withError: error)
       }
       let kind = FailureKind.of(error)
-      FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+      let text = error is any ClassifiedError ? "\(error)" : message(for: error)
+      FileHandle.standardError.write(Data("Error: \(text)\n".utf8))
       Foundation.exit(kind.rawValue)
     }
   }

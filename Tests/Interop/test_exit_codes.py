@@ -18,7 +18,7 @@ def run(tessera_bin, *args):
 
 def test_usage_errors_exit_64(tessera_bin, tmp_path):
     for args in (["fuse", "--bogus"], ["fuse", SAMPLE, "-o", tmp_path / "o.zarr", "--threads", "0"],
-                 ["refine-positions", SAMPLE]):
+                 ["refine-positions", SAMPLE], ["fuse", SAMPLE, "-o", tmp_path / "c.zarr", "--channels", "7"]):
         r = run(tessera_bin, *args)
         assert r.returncode == 64, (args, r.returncode, r.stderr)
         assert "Error:" in r.stderr
@@ -47,7 +47,9 @@ def test_io_failure_exits_74(tessera_bin, tmp_path):
     blocker.write_text("x")
     r = run(tessera_bin, "fuse", SAMPLE, "-o", blocker / "out.ome.zarr", "--quiet")
     assert r.returncode == 74, (r.returncode, r.stderr)
-    assert "cannot create directory" in r.stderr and "not a directory" in r.stderr
+    assert "cannot create directory" in r.stderr and "not a directory" in r.stderr.lower()
+    r = run(tessera_bin, "refine-positions", SAMPLE, "-o", blocker / "refined.xml")
+    assert r.returncode == 74 and "cannot write" in r.stderr, (r.returncode, r.stderr)
 
 
 def test_success_help_and_version_exit_0(tessera_bin):
@@ -60,7 +62,9 @@ def test_sigint_stops_bench_and_removes_its_scratch(tessera_bin, tmp_path):
     # The fuse case (stop at a chunk boundary, then --resume) is in test_fuse.py.
     proc = subprocess.Popen([str(tessera_bin), "bench", "--tiny", "--scratch", str(tmp_path)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    time.sleep(0.5)
+    deadline = time.time() + 60  # the scratch folder appears after the handler is installed
+    while time.time() < deadline and proc.poll() is None and not any(tmp_path.iterdir()):
+        time.sleep(0.005)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode in (130, 0), err  # 0 only if it finished before the signal

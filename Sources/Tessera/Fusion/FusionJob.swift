@@ -99,14 +99,15 @@ public final class FusionJob: Sendable {
     }
     let channels = options.channels ?? dataset.channels
     for c in channels where !dataset.channels.contains(c) {
-      throw DatasetError(path: dataset.path, "no channel \(c); the dataset has channels \(dataset.channels)")
+      throw DatasetError(
+        path: dataset.path, "no channel \(c); the dataset has channels \(dataset.channels)", kind: .usage)
     }
     let timepoints = dataset.timepoints
     let selected = dataset.views.enumerated().filter { channels.contains($0.element.channel) }
     guard !selected.isEmpty else { throw DatasetError(path: dataset.path, "no views to fuse") }
     let voxel = options.voxelSize ?? (0..<rank).map { d in selected.map { $0.element.voxelSize[d] }.min()! }
     guard voxel.count == rank, voxel.allSatisfy({ $0 > 0 && $0.isFinite }) else {
-      throw DatasetError(path: dataset.path, "the output voxel size needs \(rank) positive values")
+      throw DatasetError(path: dataset.path, "the output voxel size needs \(rank) positive values", kind: .usage)
     }
     var lower = [Double](repeating: .infinity, count: rank)
     var upper = [Double](repeating: -.infinity, count: rank)
@@ -119,7 +120,10 @@ public final class FusionJob: Sendable {
     }
     if let bbox = options.bbox {
       guard bbox.lower.count == rank, bbox.upper.count == rank, zip(bbox.lower, bbox.upper).allSatisfy({ $0 < $1 })
-      else { throw DatasetError(path: dataset.path, "the bounding box needs \(rank) ranges lo:hi with lo < hi (µm)") }
+      else {
+        throw DatasetError(
+          path: dataset.path, "the bounding box needs \(rank) ranges lo:hi with lo < hi (µm)", kind: .usage)
+      }
       (lower, upper) = bbox
     }
     let grid = OutputGrid(lower: lower, upper: upper, voxelSize: voxel)
@@ -132,7 +136,8 @@ public final class FusionJob: Sendable {
     if let shard = options.shardShape {
       guard shard.count == rank, zip(shard, chunk).allSatisfy({ $0 > 0 && $0 % $1 == 0 }) else {
         throw DatasetError(
-          path: dataset.path, "--shard \(shard) must be a multiple of the chunk shape \(chunk) on every axis")
+          path: dataset.path, "--shard \(shard) must be a multiple of the chunk shape \(chunk) on every axis",
+          kind: .usage)
       }
     }
     let width =
@@ -194,7 +199,7 @@ public final class FusionJob: Sendable {
         path: dataset.path,
         "a memory budget of \(Self.format(bytes: options.memoryBytes)) cannot hold \(options.threads) chunks in flight "
           + "and the input blocks they read; give --memory \(Self.format(bytes: minimum)) or more, "
-          + "or fewer --threads / smaller --chunks")
+          + "or fewer --threads / smaller --chunks", kind: .usage)
     }
   }
 
@@ -305,7 +310,8 @@ public final class FusionJob: Sendable {
         throw ZarrError(path: output, "internal error: the in-stream pyramid is incomplete")
       }
     } else {
-      try Interruption.check("every chunk of level 0 is written; run the same command with --resume to finish")
+      try Interruption.check(
+        "every block of level 0 is written; run the same command with --resume (instead of --overwrite) to finish")
       // Built on many threads: the process's CPU time (nothing else runs meanwhile).
       let cpu = StageClock.processSeconds()
       try image.buildPyramid(threads: options.threads)
@@ -416,10 +422,11 @@ public final class FusionJob: Sendable {
         try fuseBlock(i)
       }
     } catch let stop as Interrupted {
+      let unit = spec.shardShape == nil ? "chunks" : "shards"
       throw Interrupted(
         signal: stop.signal,
-        progress: "\(counters.storedCount) of \(total) chunks to do were written; run the same command with "
-          + "--resume to finish")
+        progress: "\(counters.snapshot.0) of the \(total) \(unit) to do are written; run the same command with "
+          + "--resume (instead of --overwrite, if it had it) to finish")
     }
     let (written, fusedVoxels) = counters.snapshot
     return (written, fusedVoxels, counters.storedCount, cache.statistics.bytesRead, total, stream)

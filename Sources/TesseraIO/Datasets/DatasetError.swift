@@ -3,7 +3,8 @@ import TesseraCore
 /// A problem with a dataset's description or files: which file, which element, what is wrong and
 /// what to do. Printed as one line.
 public struct DatasetError: ClassifiedError, CustomStringConvertible, Sendable, Equatable {
-  public var kind: FailureKind { .data }
+  /// Bad data by default; usage for options the dataset cannot satisfy, I/O for failed writes.
+  public var kind: FailureKind
   /// The file at fault (XML, manifest or HDF5).
   public var path: String
   /// The element, key or dataset at fault (may be empty).
@@ -11,10 +12,11 @@ public struct DatasetError: ClassifiedError, CustomStringConvertible, Sendable, 
   /// What is wrong, and the fix.
   public var message: String
 
-  public init(path: String, element: String = "", _ message: String) {
+  public init(path: String, element: String = "", _ message: String, kind: FailureKind = .data) {
     self.path = path
     self.element = element
     self.message = message
+    self.kind = kind
   }
 
   public var description: String { element.isEmpty ? "\(path): \(message)" : "\(path): \(element): \(message)" }

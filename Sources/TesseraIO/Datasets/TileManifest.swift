@@ -297,19 +297,11 @@ func checkSameRank(_ views: [View], _ path: String) throws {
   }
 }
 
-/// Writes files so that a reader never sees a half-written one: write to a temporary name in
-/// the same directory, then rename.
+/// Writes files so that a reader never sees a half-written one (manifests, BDV XML, reports): the
+/// Zarr writer's atomic write (a temporary name in the same directory, then rename), whose
+/// failures name the system's reason and are I/O errors.
 public enum AtomicFile {
   public static func write(_ data: Data, to path: String) throws {
-    let url = URL(fileURLWithPath: path)
-    let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-    do {
-      try data.write(to: tmp)
-      guard rename(tmp.path, path) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-    } catch {
-      try? FileManager.default.removeItem(at: tmp)
-      throw DatasetError(
-        path: path, "cannot write (\(error.localizedDescription)); is the disk full or the directory read-only?")
-    }
+    try ZarrStore.writeAtomically([UInt8](data), to: path)
   }
 }

@@ -90,7 +90,7 @@ extension HDF5File {
       defer { _ = H5Aclose(a) }
       return H5Awrite(a, chdf5_T_NATIVE_DOUBLE(), values) >= 0
     }
-    guard ok else { throw HDF5Error(path: path, object: object, message: "cannot write attribute \(name)") }
+    guard ok else { throw HDF5Error(path: path, object: object, message: "cannot write attribute \(name)", kind: .io) }
   }
 
   /// Writes (replacing) a fixed-length ASCII string attribute.
@@ -112,7 +112,7 @@ extension HDF5File {
       let padded = bytes.isEmpty ? [UInt8(0)] : bytes
       return H5Awrite(a, type, padded) >= 0
     }
-    guard ok else { throw HDF5Error(path: path, object: object, message: "cannot write attribute \(name)") }
+    guard ok else { throw HDF5Error(path: path, object: object, message: "cannot write attribute \(name)", kind: .io) }
   }
 
   /// Names of the direct children of a group (datasets and groups), in name order.

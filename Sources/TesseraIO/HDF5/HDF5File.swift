@@ -135,7 +135,7 @@ public final class HDF5File: @unchecked Sendable {
       return true
     }
     guard ok else {
-      throw HDF5Error(path: path, object: name, message: "cannot create dataset (does it already exist?)")
+      throw HDF5Error(path: path, object: name, message: "cannot create dataset (does it already exist?)", kind: .io)
     }
     return try dataset(name)
   }
@@ -152,14 +152,14 @@ public final class HDF5File: @unchecked Sendable {
       _ = H5Gclose(g)
       return true
     }
-    guard ok else { throw HDF5Error(path: path, object: name, message: "cannot create group") }
+    guard ok else { throw HDF5Error(path: path, object: name, message: "cannot create group", kind: .io) }
   }
 
   /// Flushes buffered writes to disk (`H5Fflush`).
   public func flush() throws(HDF5Error) {
     let status = HDF5Library.withLock { H5Fflush(id, H5F_SCOPE_LOCAL) }
     guard status >= 0 else {
-      throw HDF5Error(path: path, message: "flush failed (is the disk full?)")
+      throw HDF5Error(path: path, message: "flush failed (is the disk full?)", kind: .io)
     }
   }
 }

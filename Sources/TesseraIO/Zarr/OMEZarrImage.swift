@@ -156,7 +156,9 @@ public final class OMEZarrImage: Sendable {
       }
     case .overwrite:
       if exists {
-        guard isZarr else { throw ZarrError(path: path, "exists and is not a Zarr group; refusing to delete it") }
+        guard isZarr else {
+          throw ZarrError(path: path, "exists and is not a Zarr group; refusing to delete it", kind: .usage)
+        }
         do { try fm.removeItem(atPath: path) } catch {
           throw ZarrError(path: path, "cannot remove the old output (\(error.localizedDescription))", kind: .io)
         }
@@ -170,7 +172,8 @@ public final class OMEZarrImage: Sendable {
         let stored = (attributes["tessera"] as? [String: Any])?["layout"] as? String
         guard stored == spec.fingerprint else {
           throw ZarrError(
-            path: path, "was written with different settings; resume needs the same command (or use --overwrite)")
+            path: path, "was written with different settings; resume needs the same command (or use --overwrite)",
+            kind: .usage)
         }
         resuming = true
         // Temporary files of writes that a crash interrupted: never renamed, never complete.

@@ -21,6 +21,10 @@ extension OMEZarrImage {
       let done = completedAtOpen[level]
       let blocks = target.grid.allChunks.filter { !done.contains(target.grid.linearIndex(ofChunk: $0)) }
       try Parallel.forEach(blocks.count, threads: threads) { i in
+        // A stop request ends the build between blocks (each written block is logged: --resume).
+        try Interruption.check(
+          "pyramid level \(level) is partly written; run the same command with --resume (instead of --overwrite) "
+            + "to finish")
         let block = blocks[i]
         let box = target.grid.box(ofChunk: block)
         let sourceBox = Box(

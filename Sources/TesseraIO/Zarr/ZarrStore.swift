@@ -5,18 +5,25 @@ public enum ZarrStore {
   /// Creates a directory and its parents (`mkdir -p`); a failure names the system's reason
   /// ("Not a directory", "Permission denied", "No space left on device").
   static func makeDirectory(_ path: String) throws {
-    var prefix = path.hasPrefix("/") ? "" : "."
-    for part in path.split(separator: "/") {
-      prefix += "/" + part
-      if mkdir(prefix, 0o777) != 0 {
-        let code = errno
-        var status = stat()
-        guard code == EEXIST, stat(prefix, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR else {
-          let reason = code == EEXIST ? "\(prefix) exists and is not a directory" : String(cString: strerror(code))
-          throw ZarrError(path: path, "cannot create directory (\(reason))", kind: .io)
-        }
-      }
+    func isDirectory(_ p: String) -> Bool {
+      var status = stat()
+      return stat(p, &status) == 0 && (status.st_mode & S_IFMT) == S_IFDIR
     }
+    // Bottom-up: one mkdir when the parent exists (the common case, however deep the path); an
+    // error on an existing directory (some network filesystems say EACCES) is no error.
+    func make(_ p: String) throws {
+      if mkdir(p, 0o777) == 0 || isDirectory(p) { return }
+      var code = errno
+      let parent = (p as NSString).deletingLastPathComponent
+      if code == ENOENT, !parent.isEmpty, parent != p {
+        try make(parent)
+        if mkdir(p, 0o777) == 0 || isDirectory(p) { return }
+        code = errno
+      }
+      let reason = code == EEXIST ? "\(p) exists and is not a directory" : String(cString: strerror(code))
+      throw ZarrError(path: path, "cannot create directory (\(reason))", kind: .io)
+    }
+    try make(path)
   }
 
   /// Writes `bytes` to a temporary file beside `path`, then renames it into place; creates the

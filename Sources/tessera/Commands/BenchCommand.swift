@@ -76,7 +76,9 @@ struct ReadBench: ParsableCommand {
       for (i, r) in readers.enumerated() {
         let d = r.levels[0]
         let c = checksum(try d.readBlock(d.bounds))
-        guard checksums[i] == c else { throw UsageError("readers disagree on view \(i)") }
+        guard checksums[i] == c else {
+          throw CommandFailure(description: "internal error: the readers disagree on view \(i)", kind: .internal)
+        }
       }
     }
     let mib = Double(bytes) / 1_048_576

@@ -113,8 +113,15 @@ struct FuseCommand: ParsableCommand {
     }
     if !quiet { FileHandle.standardError.write(Data((job.describe() + "\n").utf8)) }
     let planSeconds = StageClock.seconds(since: started)
+    try Interruption.check("nothing was written")
     let reporter = ProgressReporter(quiet: quiet)
-    let summary = try job.run(output: output) { reporter.report($0) }
+    let summary: FusionSummary
+    do {
+      summary = try job.run(output: output) { reporter.report($0) }
+    } catch {
+      reporter.finish()  // the progress line ends before the error's
+      throw error
+    }
     reporter.finish()
     let mvox = Double(summary.voxels) / max(summary.seconds, 1e-9) / 1e6
     let pyramid =

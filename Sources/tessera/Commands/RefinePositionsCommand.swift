@@ -122,8 +122,15 @@ struct RefinePositionsCommand: ParsableCommand {
     let clock = stageTimes.map { _ in StageClock() }
     options.stageClock = clock
     clock?.add(.plan, seconds: Date().timeIntervalSince(start))
-    let (refined, result) = try RefinePositions.run(data, options: options) { done, total in
-      if !quiet { FileHandle.standardError.write(Data("\rpairs \(done)/\(total)".utf8)) }
+    let refined: Dataset
+    let result: RegistrationReport
+    do {
+      (refined, result) = try RefinePositions.run(data, options: options) { done, total in
+        if !quiet { FileHandle.standardError.write(Data("\rpairs \(done)/\(total)".utf8)) }
+      }
+    } catch {
+      if !quiet { FileHandle.standardError.write(Data("\n".utf8)) }  // the progress line ends first
+      throw error
     }
     if !quiet { FileHandle.standardError.write(Data("\n".utf8)) }
     try DatasetLoader.save(refined, to: output, transformName: "Tessera refine-positions")

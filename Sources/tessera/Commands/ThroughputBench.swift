@@ -26,8 +26,8 @@ struct ThroughputBench: ParsableCommand {
       stages are wall time. read+decode counts decoded input voxels; resample+blend, \\
       encode+write and pyramid count level-0 output voxels; phase correlation the voxels of both regions of \\
       every pair; the global solve has no voxels (its ratio compares seconds: both tilings have the same \\
-      tiles and links). Whole-process rows are the child process from start to exit. An interrupted run \\
-      leaves its scratch folder (tessera-bench-PID) behind.
+      tiles and links). Whole-process rows are the child process from start to exit. SIGINT or SIGTERM stops \\
+      it after the running child and removes the scratch folder.
       """)
 
   enum InputLayout: String, ExpressibleByArgument, CaseIterable {
@@ -410,6 +410,21 @@ struct ThroughputBench: ParsableCommand {
 
   /// Runs `exe args` with stdout and stderr to `log`; its exit status, wall time and peak RSS.
   static func spawn(_ exe: String, _ args: [String], log: String) throws -> Child {
+    try Interruption.check("the scratch folder is removed")
+    // The child starts with no signals blocked and SIGINT/SIGTERM at their defaults (this thread
+    // may have them blocked or ignored), so it can install its own handling.
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var none = sigset_t()
+    sigemptyset(&none)
+    var defaults = sigset_t()
+    sigemptyset(&defaults)
+    sigaddset(&defaults, SIGINT)
+    sigaddset(&defaults, SIGTERM)
+    posix_spawnattr_setsigmask(&attributes, &none)
+    posix_spawnattr_setsigdefault(&attributes, &defaults)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
@@ -419,7 +434,7 @@ struct ThroughputBench: ParsableCommand {
     defer { for p in argv { free(p) } }
     var pid: pid_t = 0
     let start = ContinuousClock.now
-    let error = posix_spawn(&pid, exe, &actions, nil, argv, environ)
+    let error = posix_spawn(&pid, exe, &actions, &attributes, argv, environ)
     guard error == 0 else { throw UsageError("cannot run \(exe): \(String(cString: strerror(error)))") }
     var status: Int32 = 0
     var usage = rusage()
@@ -430,12 +445,16 @@ struct ThroughputBench: ParsableCommand {
     return Child(status: code, seconds: seconds, cpuSeconds: cpu, maxRSS: usage.ru_maxrss * 1024)
   }
 
+  /// The error for a child that failed: interrupted (this process's signal, or the child's own
+  /// when the same Ctrl-C reached it first), else the child's kind with its last line.
   static func failure(_ what: String, _ child: Child, log: String) -> Error {
-    if let signal = Interruption.signal {
+    if let signal = Interruption.signal ?? (child.status == 130 || child.status == 128 + SIGTERM ? SIGINT : nil) {
       return Interrupted(signal: signal, progress: "the scratch folder is removed")
     }
     let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
     let last = text.split(separator: "\n").last.map(String.init) ?? "no output"
-    return UsageError("bench: \(what) failed (exit \(child.status)): \(last)")
+    return CommandFailure(
+      description: "bench: \(what) failed (exit \(child.status)): \(last)",
+      kind: FailureKind(rawValue: child.status) ?? .internal)
   }
 }
