@@ -12,52 +12,17 @@ let package = Package(
     .package(name: "Tessera", path: ".."),
     .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
   ],
-  targets: [
+  // One executable per suite, each under Benchmarks/<name>.
+  targets: ["Codecs", "Geometry", "Fusion", "Registration", "Reading"].map { name in
     .executableTarget(
-      name: "Codecs",
+      name: name,
       dependencies: [
         .product(name: "Tessera", package: "Tessera"),
         .product(name: "Benchmark", package: "benchmark"),
       ],
-      path: "Benchmarks/Codecs",
+      path: "Benchmarks/\(name)",
       plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-    ),
-    .executableTarget(
-      name: "Geometry",
-      dependencies: [
-        .product(name: "Tessera", package: "Tessera"),
-        .product(name: "Benchmark", package: "benchmark"),
-      ],
-      path: "Benchmarks/Geometry",
-      plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-    ),
-    .executableTarget(
-      name: "Fusion",
-      dependencies: [
-        .product(name: "Tessera", package: "Tessera"),
-        .product(name: "Benchmark", package: "benchmark"),
-      ],
-      path: "Benchmarks/Fusion",
-      plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-    ),
-    .executableTarget(
-      name: "Registration",
-      dependencies: [
-        .product(name: "Tessera", package: "Tessera"),
-        .product(name: "Benchmark", package: "benchmark"),
-      ],
-      path: "Benchmarks/Registration",
-      plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-    ),
-    .executableTarget(
-      name: "Reading",
-      dependencies: [
-        .product(name: "Tessera", package: "Tessera"),
-        .product(name: "Benchmark", package: "benchmark"),
-      ],
-      path: "Benchmarks/Reading",
-      plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-    ),
-  ],
+    )
+  },
   swiftLanguageModes: [.v6]
 )

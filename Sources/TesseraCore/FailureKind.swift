@@ -3,7 +3,7 @@ import Foundation
 /// What kind of failure ended a run, and the process exit status it gives (sysexits.h values, so
 /// scripts and schedulers can tell a job worth retrying — I/O — from one that needs new input or
 /// new arguments).
-public enum FailureKind: Int32, Sendable, CaseIterable, CustomStringConvertible {
+public enum FailureKind: Int32, Sendable, CaseIterable {
   /// Bad arguments or options (EX_USAGE).
   case usage = 64
   /// Bad input data: missing, malformed, corrupt or inconsistent files (EX_DATAERR).
@@ -15,16 +15,6 @@ public enum FailureKind: Int32, Sendable, CaseIterable, CustomStringConvertible 
   case io = 74
   /// Stopped by a signal: the shell's 128 + SIGINT.
   case interrupted = 130
-
-  public var description: String {
-    switch self {
-    case .usage: "usage error"
-    case .data: "bad input data"
-    case .internal: "internal error"
-    case .io: "I/O failure"
-    case .interrupted: "interrupted"
-    }
-  }
 
   /// The kind of `error`: its own for errors that know it, I/O for the system's file errors,
   /// internal for anything else.
@@ -39,8 +29,7 @@ public enum FailureKind: Int32, Sendable, CaseIterable, CustomStringConvertible 
       ]
       return input.contains(cocoa.code) ? .data : .io
     }
-    if error is POSIXError { return .io }
-    let ns = error as NSError
+    let ns = error as NSError  // POSIXError and other bridged system errors
     if ns.domain == NSPOSIXErrorDomain || ns.domain == NSCocoaErrorDomain { return .io }
     return .internal
   }

@@ -81,8 +81,12 @@ public final class StageClock: @unchecked Sendable {  // `totals` is only touche
   public static func processSeconds() -> Double {
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
-    let t = [usage.ru_utime, usage.ru_stime]
-    return t.reduce(0) { $0 + Double($1.tv_sec) + Double($1.tv_usec) * 1e-6 }
+    return cpuSeconds(usage)
+  }
+
+  /// User plus system CPU seconds of a resource usage (this process's, or a child's from `wait4`).
+  public static func cpuSeconds(_ usage: rusage) -> Double {
+    [usage.ru_utime, usage.ru_stime].reduce(0) { $0 + Double($1.tv_sec) + Double($1.tv_usec) * 1e-6 }
   }
 
   /// Wall seconds elapsed since `start`.

@@ -90,12 +90,18 @@ def signal_when_logged(proc, output, number, blocks=40):
         time.sleep(0.005)
 
 
-def test_resume_after_kill_gives_identical_output(tmp_path, run_tessera, tessera_bin):
+def interruptible_case(tmp_path, run_tessera, threads):
+    """A fusion with thousands of small chunks (fuse arguments without -o) and its uninterrupted output."""
     tiles = simulate(run_tessera, tmp_path / "acq", "--tile-shape", "24,128,128", "--grid", "1,3,3", "--channels", 2,
                      "--jitter", 2, "--seed", 9, "--deflate", 0)
-    args = [*map(str, tiles), "--threads", "1", "--chunks", "4,16,16", "--pyramid", "2", "--quiet"]
+    args = [*map(str, tiles), "--threads", str(threads), "--chunks", "4,16,16", "--pyramid", "2", "--quiet"]
     clean = tmp_path / "clean.zarr"
     run_tessera("fuse", *args, "-o", clean)
+    return args, clean
+
+
+def test_resume_after_kill_gives_identical_output(tmp_path, run_tessera, tessera_bin):
+    args, clean = interruptible_case(tmp_path, run_tessera, threads=1)
     broken = tmp_path / "broken.zarr"
     proc = subprocess.Popen([str(tessera_bin), "fuse", *args, "-o", str(broken)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
@@ -115,11 +121,7 @@ def test_resume_after_kill_gives_identical_output(tmp_path, run_tessera, tessera
 
 
 def test_sigterm_stops_at_a_chunk_boundary_and_resume_is_identical(tmp_path, run_tessera, tessera_bin):
-    tiles = simulate(run_tessera, tmp_path / "acq", "--tile-shape", "24,128,128", "--grid", "1,3,3", "--channels", 2,
-                     "--jitter", 2, "--seed", 9, "--deflate", 0)
-    args = [*map(str, tiles), "--threads", "2", "--chunks", "4,16,16", "--pyramid", "2", "--quiet"]
-    clean = tmp_path / "clean.zarr"
-    run_tessera("fuse", *args, "-o", clean)
+    args, clean = interruptible_case(tmp_path, run_tessera, threads=2)
     stopped = tmp_path / "stopped.zarr"
     proc = subprocess.Popen([str(tessera_bin), "fuse", *args, "-o", str(stopped)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)

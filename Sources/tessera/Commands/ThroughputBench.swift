@@ -441,8 +441,8 @@ struct ThroughputBench: ParsableCommand {
     while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
     let seconds = StageClock.seconds(since: start)
     let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    let cpu = [usage.ru_utime, usage.ru_stime].reduce(0.0) { $0 + Double($1.tv_sec) + Double($1.tv_usec) * 1e-6 }
-    return Child(status: code, seconds: seconds, cpuSeconds: cpu, maxRSS: usage.ru_maxrss * 1024)
+    return Child(
+      status: code, seconds: seconds, cpuSeconds: StageClock.cpuSeconds(usage), maxRSS: usage.ru_maxrss * 1024)
   }
 
   /// The error for a child that failed: interrupted (this process's signal, or the child's own
