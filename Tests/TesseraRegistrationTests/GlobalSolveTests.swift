@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import TesseraCore
@@ -71,6 +72,51 @@ import Testing
     }
     #expect((squared / Double(n)).squareRoot() < 0.05)
     #expect(report.maxResidualVoxels < 0.2)
+  }
+
+  /// A 70×70 grid with links as confident as the pairwise fit makes them (σ 0.05 voxel, noise
+  /// ±0.05) and 1 % of them 3 voxels wrong, on any tile (so some tiles have two): the wrong links
+  /// are dropped together, several per round, and no good link with them.
+  @Test func manyWrongLinksDroppedInFewRounds() {
+    var g = Generator(state: 77)
+    let side = 70
+    var links: [RegistrationLink] = []
+    var wrong = Set<Int>()
+    for y in 0..<side {
+      for x in 0..<side {
+        let i = y * side + x
+        for j in [x + 1 < side ? i + 1 : -1, y + 1 < side ? i + side : -1] where j >= 0 {
+          let bad = g.uniform() < 0.01
+          if bad { wrong.insert(links.count) }
+          let shift = [(g.uniform() - 0.5) * 0.1 + (bad ? 3 : 0), (g.uniform() - 0.5) * 0.1]
+          var l = RegistrationLink(
+            tiles: [i, j], overlapVoxels: [20, 20], shiftVoxels: shift, shiftUm: shift, correlation: 0.9,
+            accepted: true, reason: nil)
+          l.uncertaintyVoxels = [0.05, 0.05]
+          links.append(l)
+        }
+      }
+    }
+    let report = TileRegistration.solve(
+      tiles: Array(0..<(side * side)), links: links, rank: 2, voxel: [1, 1],
+      options: RegistrationOptions(maxShift: [20, 20]), overlaps: [])
+    let rejected = Set(report.links.indices.filter { !report.links[$0].accepted })
+    #expect(wrong.count > 60)
+    #expect(rejected == wrong)
+    #expect(report.maxResidualVoxels < 0.2)
+  }
+
+  /// The reasons' number formatter prints what `String(format:)` does (random values, no ties).
+  @Test func fixedDecimalsMatchFoundation() {
+    var g = Generator(state: 9)
+    for _ in 0..<2000 {
+      let x = (g.uniform() - 0.3) * pow(10, g.uniform() * 8 - 3)
+      for digits in [0, 1, 2, 3] {
+        #expect(TileRegistration.fixed(x, digits) == String(format: "%.\(digits)f", x))
+      }
+    }
+    #expect(TileRegistration.fixed(0.0625, 3) == "0.062" || TileRegistration.fixed(0.0625, 3) == "0.063")
+    #expect(TileRegistration.fixed(.infinity, 1) == String(format: "%.1f", Double.infinity))
   }
 
   /// Two groups of tiles with no link between them: each group's mean correction is zero.
