@@ -19,7 +19,7 @@ public struct RegistrationOptions: Sendable {
   /// Bytes of decoded input blocks kept while registering (default: a quarter of physical memory,
   /// at most 4 GiB). Neighbouring pairs share chunks of a tile, so each is decoded once.
   public var memoryBytes: Int = Int(min(ProcessInfo.processInfo.physicalMemory / 4, 4 << 30))
-  /// Global solve: the worst link is dropped while its leave-one-out disagreement with the other
+  /// Global solve: links are dropped (the worst first) while their leave-one-out disagreement with the other
   /// links exceeds both this many standard deviations (its own and the path's, combined)…
   public var maxNormalizedResidual: Double = 4
   /// …and this many voxels.

@@ -16,7 +16,7 @@ struct ReadBench: ParsableCommand {
     commandName: "read",
     abstract: "Read every view of a gzip-compressed acquisition with H5Dread and with Tessera's parallel chunk reader.",
     discussion: """
-      Without DATASET, writes a synthetic acquisition (--tile-shape, --grid, 2 channels, gzip level 1) to a \\
+      Without DATASET, writes a synthetic acquisition (--tile-shape, --grid, 2 channels, gzip level 1) to a \
       temporary directory first. Reports decoded MiB/s for each reader and their ratio, best of --repetitions runs.
       """)
 

@@ -7,8 +7,8 @@ struct ConvertCommand: ParsableCommand {
     commandName: "convert",
     abstract: "Convert between NumPy .npy and Zarr (plain arrays or OME-Zarr images).",
     discussion: """
-      .npy -> .zarr writes a Zarr array with the chosen format, codec, chunks and shards; with --ome the array \\
-      (c,z,y,x or c,y,x) becomes an OME-Zarr image with a pyramid. .zarr -> .npy reads any supported Zarr array \\
+      .npy -> .zarr writes a Zarr array with the chosen format, codec, chunks and shards; with --ome the array \
+      (c,z,y,x or c,y,x) becomes an OME-Zarr image with a pyramid. .zarr -> .npy reads any supported Zarr array \
       (v2 or v3, zstd/blosc/gzip/zlib, sharded) exactly; give the array's directory (e.g. image.zarr/0).
 
       Examples:

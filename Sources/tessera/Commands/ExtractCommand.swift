@@ -7,7 +7,7 @@ struct ExtractCommand: ParsableCommand {
     commandName: "extract",
     abstract: "Write a region of one view to a .npy file (exact voxels, the view's element type).",
     discussion: """
-      Selects a view by --view (timepoint/setup, as `tessera info` lists it, e.g. t0/s3) or by --tile and \\
+      Selects a view by --view (timepoint/setup, as `tessera info` lists it, e.g. t0/s3) or by --tile and \
       --channel, reads --box (half-open voxel ranges, slowest axis first) of --level, and writes it as NumPy .npy.
 
       Example: tessera extract project.xml --tile 2 --channel 1 --box 0:16,100:228,0:128 -o region.npy

@@ -7,8 +7,8 @@ struct FuseCommand: ParsableCommand {
     commandName: "fuse",
     abstract: "Fuse all tiles into one OME-Zarr image, chunk by chunk, in parallel, with bounded memory.",
     discussion: """
-      DATASET is a BigStitcher XML, a tile manifest, or HDF5 tile files (as for `tessera info`). Each output \\
-      channel fuses the views of one input channel; voxels no view covers are 0. The output is written \\
+      DATASET is a BigStitcher XML, a tile manifest, or HDF5 tile files (as for `tessera info`). Each output \
+      channel fuses the views of one input channel; voxels no view covers are 0. The output is written \
       atomically chunk by chunk; an interrupted run continues with --resume and gives the same bytes.
 
       Examples:

@@ -7,7 +7,7 @@ struct InfoCommand: ParsableCommand {
     commandName: "info",
     abstract: "Describe a tiled dataset: views, channels, tiles, shapes, voxel sizes, bounds and overlaps.",
     discussion: """
-      DATASET is a BigStitcher/BigDataViewer XML (bdv.hdf5), a JSON tile manifest, or one or more HDF5 files \\
+      DATASET is a BigStitcher/BigDataViewer XML (bdv.hdf5), a JSON tile manifest, or one or more HDF5 files \
       whose datasets carry position_um and voxel_size_um attributes.
 
       Examples:

@@ -9,12 +9,12 @@ struct RefinePositionsCommand: ParsableCommand {
     abstract:
       "Correct stage positions: phase correlation on tile overlaps, then a global solve that rejects bad links.",
     discussion: """
-      Every pair of tiles that overlap by at least --min-overlap voxels is registered by FFT phase correlation \\
-      on the overlap (peaks verified by normalised cross-correlation, subpixel refinement with a per-axis \\
-      uncertainty); a least-squares solve weighted by those uncertainties then finds one translation per tile, \\
-      dropping the worst link while it disagrees with the path through the other links by over 4 standard \\
-      deviations and 0.5 voxel (never disconnecting a tile). Channels of a tile move together. The result is written in \\
-      the dataset's own format: a BigStitcher XML gets a "Tessera refine-positions" ViewTransform in front; \\
+      Every pair of tiles that overlap by at least --min-overlap voxels is registered by FFT phase correlation \
+      on the overlap (peaks verified by normalised cross-correlation, subpixel refinement with a per-axis \
+      uncertainty); a least-squares solve weighted by those uncertainties then finds one translation per tile, \
+      dropping links, the worst first, while they disagree with the path through the other links by over 4 \
+      standard deviations and 0.5 voxel (never disconnecting a tile). Channels of a tile move together. The result is written in \
+      the dataset's own format: a BigStitcher XML gets a "Tessera refine-positions" ViewTransform in front; \
       manifests and HDF5 tiles get a new JSON manifest.
 
       Examples:

@@ -7,8 +7,8 @@ struct ShiftTilesCommand: ParsableCommand {
     commandName: "shift-tiles",
     abstract: "Move tiles by given world offsets and write the dataset back in its own format.",
     discussion: """
-      Applies manual corrections: each --shift TILE:dz,dy,dx (µm, world axes; dy,dx in 2D) moves every view of \\
-      that tile. A BigStitcher XML gains a ViewTransform named --name in front of the existing ones (the \\
+      Applies manual corrections: each --shift TILE:dz,dy,dx (µm, world axes; dy,dx in 2D) moves every view of \
+      that tile. A BigStitcher XML gains a ViewTransform named --name in front of the existing ones (the \
       original is left alone); manifests and attribute-positioned tiles get a new JSON manifest.
 
       Example: tessera shift-tiles project.xml --shift 3:0,1.5,-2 -o project-fixed.xml

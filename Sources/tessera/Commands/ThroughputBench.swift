@@ -11,22 +11,22 @@ struct ThroughputBench: ParsableCommand {
     commandName: "throughput",
     abstract: "2D versus 3D throughput per stage, on equal-voxel-count tilings in the layout users have.",
     discussion: """
-      Writes a 3D tiling (--tile-shape, --grid in y,x) and a 2D one with the same tile count, voxels per tile \\
-      and overlap (2D tiles of (y·z/f)×(x·f) for the largest f with f² ≤ z dividing z), as gzip chunked HDF5 \\
-      (chunks of 262,144 voxels: 16×128×128 and 512×512), BigDataViewer projects with small blocks (4×32×32 \\
-      and 64×64) or contiguous HDF5 (--input-layout), into a scratch folder it removes afterwards. Then, per \\
-      rank and thread count, runs `tessera refine-positions` and `tessera fuse` (on the refined positions) as \\
-      child processes --repeat times, and prints per stage the seconds (min / median), Mvoxel/s, Mvoxel/s per \\
+      Writes a 3D tiling (--tile-shape, --grid in y,x) and a 2D one with the same tile count, voxels per tile \
+      and overlap (2D tiles of (y·z/f)×(x·f) for the largest f with f² ≤ z dividing z), as gzip chunked HDF5 \
+      (chunks of 262,144 voxels: 16×128×128 and 512×512), BigDataViewer projects with small blocks (4×32×32 \
+      and 64×64) or contiguous HDF5 (--input-layout), into a scratch folder it removes afterwards. Then, per \
+      rank and thread count, runs `tessera refine-positions` and `tessera fuse` (on the refined positions) as \
+      child processes --repeat times, and prints per stage the seconds (min / median), Mvoxel/s, Mvoxel/s per \
       thread and the job's peak RSS, and the 3D/2D ratio of per-voxel throughput (> 1: 3D faster per voxel).
 
-      Stage seconds are CPU time summed over the threads that ran the stage (each thread's own CPU clock: \\
-      waiting and other processes do not count), divided by the threads for the parallel stages (so they add \\
-      up to about the wall time of their phase when the threads are busy); Mvoxel/s per thread divides the \\
-      stage's voxels by its summed CPU time (for whole-process rows: by the process's CPU time). The plan \\
-      stages are wall time. read+decode counts decoded input voxels; resample+blend, \\
-      encode+write and pyramid count level-0 output voxels; phase correlation the voxels of both regions of \\
-      every pair; the global solve has no voxels (its ratio compares seconds: both tilings have the same \\
-      tiles and links). Whole-process rows are the child process from start to exit. SIGINT or SIGTERM stops \\
+      Stage seconds are CPU time summed over the threads that ran the stage (each thread's own CPU clock: \
+      waiting and other processes do not count), divided by the threads for the parallel stages (so they add \
+      up to about the wall time of their phase when the threads are busy); Mvoxel/s per thread divides the \
+      stage's voxels by its summed CPU time (for whole-process rows: by the process's CPU time). The plan \
+      stages are wall time. read+decode counts decoded input voxels; resample+blend, \
+      encode+write and pyramid count level-0 output voxels; phase correlation the voxels of both regions of \
+      every pair; the global solve has no voxels (its ratio compares seconds: both tilings have the same \
+      tiles and links). Whole-process rows are the child process from start to exit. SIGINT or SIGTERM stops \
       it after the running child and removes the scratch folder.
       """)
 
