@@ -128,7 +128,11 @@ public enum TileRegistration {
     }
     // --downsample: read the views' stored pyramid level with those factors when every view has
     // one (BigDataViewer projects do), else block-average full-resolution overlaps in memory.
-    let fullVoxel = tileViews.values.first!.first!.voxelSize
+    guard let fullVoxel = tileViews.values.first?.first?.voxelSize else {
+      // No view at the first timepoint (in the chosen channel): nothing to register.
+      return RegistrationReport(
+        links: [], tiles: [], accepted: 0, rejected: 0, maxResidualVoxels: 0, rmsResidualVoxels: 0)
+    }
     var inMemoryFactor = options.downsample
     if options.downsample > 1 {
       let leveled = tileViews.mapValues { views in views.compactMap { levelView($0, factor: options.downsample) } }

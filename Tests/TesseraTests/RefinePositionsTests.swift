@@ -85,6 +85,19 @@ import Testing
     }
   }
 
+  /// A channel no view has (the library call; the command refuses it first): an empty report,
+  /// not a trap.
+  @Test func aChannelWithoutViewsRegistersNothing() throws {
+    let dir = TemporaryDirectory()
+    let a = SyntheticAcquisition(tileShape: [40, 40], grid: [1, 2], overlap: 0.2, channels: 1, voxelSize: [1, 1])
+    let written = try a.writeHDF5Tiles(to: dir.url.path, deflateLevel: nil)
+    let (dataset, _) = try DatasetLoader.open(written.tiles)
+    var options = RegistrationOptions(maxShift: [4, 4])
+    options.channel = 3
+    let report = try TileRegistration.register(dataset, options: options)
+    #expect(report.links.isEmpty && report.tiles.isEmpty && report.accepted == 0)
+  }
+
   /// Refine, then fuse: the fused image matches the ground truth better than fusing the stated
   /// positions.
   @Test func refineThenFuseBeatsStatedPositions() throws {
