@@ -19,6 +19,28 @@ import Testing
     return dir.path(name)
   }
 
+  /// Failed HDF5 writes name the file, the object, the step and HDF5's own reason, as I/O.
+  @Test func hdf5WriteFailuresCarryTheReason() throws {
+    let dir = TemporaryDirectory()
+    let path = dir.path("w.h5")
+    do {
+      let file = try HDF5File(path: path, mode: .create)
+      _ = try file.createDataset("a", elementType: .uint16, shape: [4, 4])
+      expectError(["w.h5", "a", "creating the dataset (does it already exist?) failed: "]) {
+        _ = try file.createDataset("a", elementType: .uint16, shape: [4, 4])
+      }
+      try file.flush()
+    }  // closed: HDF5 would otherwise share the writable handle with the read-only open below
+    let readOnly = try HDF5File(path: path, mode: .readOnly)
+    do {
+      try readOnly.setAttribute("position_um", of: "a", values: [1, 2])
+      Issue.record("a read-only file took an attribute")
+    } catch {
+      #expect(error.kind == .io)
+      #expect("\(error)".contains("w.h5: a: ") && "\(error)".contains("attribute position_um failed: "))
+    }
+  }
+
   @Test func missingFiles() throws {
     let dir = TemporaryDirectory()
     expectError(["nope.xml", "no such file"]) { _ = try DatasetLoader.open([dir.path("nope.xml")]) }

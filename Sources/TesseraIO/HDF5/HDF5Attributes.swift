@@ -1,5 +1,6 @@
 import CHDF5
 import Foundation
+import TesseraCore
 
 /// Attributes on a dataset or group: numeric arrays (read as `Double`) and strings.
 ///
@@ -18,7 +19,10 @@ extension HDF5File {
         let n = H5Aget_name_by_idx(id, object, H5_INDEX_NAME, H5_ITER_INC, i, nil, 0, hid_t(H5P_DEFAULT))
         guard n >= 0 else { continue }
         var buffer = [CChar](repeating: 0, count: Int(n) + 1)
-        _ = H5Aget_name_by_idx(id, object, H5_INDEX_NAME, H5_ITER_INC, i, &buffer, buffer.count, hid_t(H5P_DEFAULT))
+        guard
+          H5Aget_name_by_idx(id, object, H5_INDEX_NAME, H5_ITER_INC, i, &buffer, buffer.count, hid_t(H5P_DEFAULT))
+            >= 0
+        else { continue }
         names.append(String(nulTerminated: buffer))
       }
       return names
@@ -62,9 +66,11 @@ extension HDF5File {
       if H5Tis_variable_str(type) > 0 {
         var pointer: UnsafeMutablePointer<CChar>? = nil
         let memType = H5Tcopy(chdf5_T_C_S1())
+        guard memType >= 0 else { return nil }
         defer { _ = H5Tclose(memType) }
-        _ = H5Tset_size(memType, Int.max)  // H5T_VARIABLE
-        guard H5Aread(a, memType, &pointer) >= 0, let pointer else { return nil }
+        guard H5Tset_size(memType, Int.max) >= 0,  // H5T_VARIABLE
+          H5Aread(a, memType, &pointer) >= 0, let pointer
+        else { return nil }
         defer { free(pointer) }
         return String(cString: pointer)
       }
@@ -77,42 +83,52 @@ extension HDF5File {
 
   /// Writes (replacing) a 1-D float64 attribute.
   public func setAttribute(_ name: String, of object: String, values: [Double]) throws(HDF5Error) {
-    let ok: Bool = HDF5Library.withLock {
-      if H5Aexists_by_name(id, object, name, hid_t(H5P_DEFAULT)) > 0 {
-        _ = H5Adelete_by_name(id, object, name, hid_t(H5P_DEFAULT))
-      }
+    try HDF5Library.withLock { () throws(HDF5Error) in
+      try replace(name, of: object)
       var dims = [hsize_t(values.count)]
-      let space = H5Screate_simple(1, &dims, nil)
+      let space = try check(H5Screate_simple(1, &dims, nil), "H5Screate_simple for attribute \(name)", object)
       defer { _ = H5Sclose(space) }
-      let a = H5Acreate_by_name(
-        id, object, name, chdf5_T_IEEE_F64LE(), space, hid_t(H5P_DEFAULT), hid_t(H5P_DEFAULT), hid_t(H5P_DEFAULT))
-      guard a >= 0 else { return false }
+      let a = try check(
+        H5Acreate_by_name(
+          id, object, name, chdf5_T_IEEE_F64LE(), space, hid_t(H5P_DEFAULT), hid_t(H5P_DEFAULT), hid_t(H5P_DEFAULT)),
+        "creating attribute \(name)", object)
       defer { _ = H5Aclose(a) }
-      return H5Awrite(a, chdf5_T_NATIVE_DOUBLE(), values) >= 0
+      try check(H5Awrite(a, chdf5_T_NATIVE_DOUBLE(), values), "writing attribute \(name)", object)
     }
-    guard ok else { throw HDF5Error(path: path, object: object, message: "cannot write attribute \(name)", kind: .io) }
   }
 
   /// Writes (replacing) a fixed-length ASCII string attribute.
   public func setAttribute(_ name: String, of object: String, string: String) throws(HDF5Error) {
-    let ok: Bool = HDF5Library.withLock {
-      if H5Aexists_by_name(id, object, name, hid_t(H5P_DEFAULT)) > 0 {
-        _ = H5Adelete_by_name(id, object, name, hid_t(H5P_DEFAULT))
-      }
+    try HDF5Library.withLock { () throws(HDF5Error) in
+      try replace(name, of: object)
       let bytes = Array(string.utf8)
-      let type = H5Tcopy(chdf5_T_C_S1())
+      let type = try check(H5Tcopy(chdf5_T_C_S1()), "H5Tcopy for attribute \(name)", object)
       defer { _ = H5Tclose(type) }
-      _ = H5Tset_size(type, max(1, bytes.count))
-      let space = H5Screate(H5S_SCALAR)
+      try check(H5Tset_size(type, max(1, bytes.count)), "H5Tset_size for attribute \(name)", object)
+      let space = try check(H5Screate(H5S_SCALAR), "H5Screate for attribute \(name)", object)
       defer { _ = H5Sclose(space) }
-      let a = H5Acreate_by_name(
-        id, object, name, type, space, hid_t(H5P_DEFAULT), hid_t(H5P_DEFAULT), hid_t(H5P_DEFAULT))
-      guard a >= 0 else { return false }
+      let a = try check(
+        H5Acreate_by_name(id, object, name, type, space, hid_t(H5P_DEFAULT), hid_t(H5P_DEFAULT), hid_t(H5P_DEFAULT)),
+        "creating attribute \(name)", object)
       defer { _ = H5Aclose(a) }
       let padded = bytes.isEmpty ? [UInt8(0)] : bytes
-      return H5Awrite(a, type, padded) >= 0
+      try check(H5Awrite(a, type, padded), "writing attribute \(name)", object)
     }
-    guard ok else { throw HDF5Error(path: path, object: object, message: "cannot write attribute \(name)", kind: .io) }
+  }
+
+  /// Deletes attribute `name` of `object` if it exists (call under the lock).
+  private func replace(_ name: String, of object: String) throws(HDF5Error) {
+    if try check(H5Aexists_by_name(id, object, name, hid_t(H5P_DEFAULT)), "looking up attribute \(name)", object) > 0 {
+      try check(H5Adelete_by_name(id, object, name, hid_t(H5P_DEFAULT)), "deleting attribute \(name)", object)
+    }
+  }
+
+  /// ``HDF5Library/check(_:_:path:object:kind:)`` for this file; writes fail as I/O.
+  @discardableResult
+  func check<S: BinaryInteger>(_ status: S, _ step: String, _ object: String, kind: FailureKind = .io) throws(HDF5Error)
+    -> S
+  {
+    try HDF5Library.check(status, step, path: path, object: object, kind: kind)
   }
 
   /// Names of the direct children of a group (datasets and groups), in name order.
@@ -128,7 +144,8 @@ extension HDF5File {
         let n = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, nil, 0, hid_t(H5P_DEFAULT))
         guard n >= 0 else { continue }
         var buffer = [CChar](repeating: 0, count: Int(n) + 1)
-        _ = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, &buffer, buffer.count, hid_t(H5P_DEFAULT))
+        guard H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, &buffer, buffer.count, hid_t(H5P_DEFAULT)) >= 0
+        else { continue }
         names.append(String(nulTerminated: buffer))
       }
       return names

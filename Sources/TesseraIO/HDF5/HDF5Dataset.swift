@@ -41,6 +41,8 @@ public final class HDF5Dataset: @unchecked Sendable {
       var filters: [HDF5Filter] = []
       var littleEndian = true
       var contiguousOffset: Int?
+      /// Why reading the dataset's description failed, if it did.
+      var failure: String?
     }
     let info: Info = HDF5Library.withLock {
       var info = Info()
@@ -51,7 +53,10 @@ public final class HDF5Dataset: @unchecked Sendable {
       defer { _ = H5Sclose(space) }
       let rank = Int(H5Sget_simple_extent_ndims(space))
       var dims = [hsize_t](repeating: 0, count: max(rank, 0))
-      _ = H5Sget_simple_extent_dims(space, &dims, nil)
+      guard space >= 0, rank >= 0, H5Sget_simple_extent_dims(space, &dims, nil) >= 0 else {
+        info.failure = "reading its shape failed" + (HDF5Library.lastErrorMessage().map { ": \($0)" } ?? "")
+        return info
+      }
       info.shape = dims.map { Int($0) }
       let type = H5Dget_type(d)
       defer { _ = H5Tclose(type) }
@@ -61,7 +66,10 @@ public final class HDF5Dataset: @unchecked Sendable {
       defer { _ = H5Pclose(dcpl) }
       if H5Pget_layout(dcpl) == H5D_CHUNKED, rank > 0 {
         var c = [hsize_t](repeating: 0, count: rank)
-        _ = H5Pget_chunk(dcpl, Int32(rank), &c)
+        guard H5Pget_chunk(dcpl, Int32(rank), &c) >= 0 else {
+          info.failure = "reading its chunk shape failed" + (HDF5Library.lastErrorMessage().map { ": \($0)" } ?? "")
+          return info
+        }
         info.chunks = c.map { Int($0) }
       }
       // Contiguous, allocated, in this file (no external storage): a plain C array at an offset.
@@ -77,6 +85,10 @@ public final class HDF5Dataset: @unchecked Sendable {
         var nameBuffer = [CChar](repeating: 0, count: 64)
         var config: UInt32 = 0
         let fid = H5Pget_filter2(dcpl, UInt32(i), &flags, &count, &values, 64, &nameBuffer, &config)
+        guard fid >= 0 else {
+          info.failure = "reading its filters failed" + (HDF5Library.lastErrorMessage().map { ": \($0)" } ?? "")
+          return info
+        }
         info.filters.append(HDF5Filter(id: fid, values: Array(values.prefix(count))))
       }
       return info
@@ -85,6 +97,10 @@ public final class HDF5Dataset: @unchecked Sendable {
       throw HDF5Error(path: file.path, object: name, message: "cannot open dataset (is it a group?)")
     }
     self.id = info.id
+    if let failure = info.failure {
+      HDF5Library.withLock { _ = H5Dclose(info.id) }
+      throw HDF5Error(path: file.path, object: name, message: "\(failure); the file is damaged")
+    }
     guard let type = info.type else {
       HDF5Library.withLock { _ = H5Dclose(info.id) }
       throw HDF5Error(
@@ -416,8 +432,11 @@ public final class HDF5Dataset: @unchecked Sendable {
     defer { _ = H5Sclose(fileSpace) }
     var start = box.lower.map { hsize_t($0) }
     var count = box.shape.map { hsize_t($0) }
-    _ = H5Sselect_hyperslab(fileSpace, H5S_SELECT_SET, &start, nil, &count, nil)
+    guard fileSpace >= 0, H5Sselect_hyperslab(fileSpace, H5S_SELECT_SET, &start, nil, &count, nil) >= 0 else {
+      return -1
+    }
     let memSpace = H5Screate_simple(Int32(rank), &count, nil)
+    guard memSpace >= 0 else { return -1 }
     defer { _ = H5Sclose(memSpace) }
     return body(memSpace, fileSpace)
   }

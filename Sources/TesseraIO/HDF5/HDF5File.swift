@@ -112,30 +112,27 @@ public final class HDF5File: @unchecked Sendable {
     if let chunkShape, chunkShape.count != shape.count || chunkShape.contains(where: { $0 <= 0 }) {
       throw HDF5Error(path: path, object: name, message: "chunk shape \(chunkShape) does not fit shape \(shape)")
     }
-    let ok: Bool = HDF5Library.withLock {
+    try HDF5Library.withLock { () throws(HDF5Error) in
       var dims = shape.map { hsize_t($0) }
-      let space = H5Screate_simple(Int32(shape.count), &dims, nil)
+      let space = try check(H5Screate_simple(Int32(shape.count), &dims, nil), "H5Screate_simple", name)
       defer { _ = H5Sclose(space) }
-      let dcpl = H5Pcreate(chdf5_P_DATASET_CREATE())
+      let dcpl = try check(H5Pcreate(chdf5_P_DATASET_CREATE()), "H5Pcreate", name)
       defer { _ = H5Pclose(dcpl) }
       // No modification times in the object header: the same data gives the same file bytes.
-      _ = H5Pset_obj_track_times(dcpl, false)
+      try check(H5Pset_obj_track_times(dcpl, false), "H5Pset_obj_track_times", name)
       if let chunkShape {
         var cdims = chunkShape.map { hsize_t($0) }
-        _ = H5Pset_chunk(dcpl, Int32(chunkShape.count), &cdims)
-        if shuffle { _ = H5Pset_shuffle(dcpl) }
-        if let deflateLevel { _ = H5Pset_deflate(dcpl, UInt32(deflateLevel)) }
+        try check(H5Pset_chunk(dcpl, Int32(chunkShape.count), &cdims), "setting chunks \(chunkShape)", name)
+        if shuffle { try check(H5Pset_shuffle(dcpl), "H5Pset_shuffle", name) }
+        if let deflateLevel { try check(H5Pset_deflate(dcpl, UInt32(deflateLevel)), "H5Pset_deflate", name) }
       }
-      let lcpl = H5Pcreate(chdf5_P_LINK_CREATE())
+      let lcpl = try check(H5Pcreate(chdf5_P_LINK_CREATE()), "H5Pcreate", name)
       defer { _ = H5Pclose(lcpl) }
-      _ = H5Pset_create_intermediate_group(lcpl, 1)
-      let d = H5Dcreate2(id, name, HDF5Types.fileType(elementType), space, lcpl, dcpl, hid_t(H5P_DEFAULT))
-      if d < 0 { return false }
+      try check(H5Pset_create_intermediate_group(lcpl, 1), "H5Pset_create_intermediate_group", name)
+      let d = try check(
+        H5Dcreate2(id, name, HDF5Types.fileType(elementType), space, lcpl, dcpl, hid_t(H5P_DEFAULT)),
+        "creating the dataset (does it already exist?)", name)
       _ = H5Dclose(d)
-      return true
-    }
-    guard ok else {
-      throw HDF5Error(path: path, object: name, message: "cannot create dataset (does it already exist?)", kind: .io)
     }
     return try dataset(name)
   }
@@ -143,16 +140,13 @@ public final class HDF5File: @unchecked Sendable {
   /// Creates a group (and missing parents); existing groups are left alone.
   public func createGroup(_ name: String) throws(HDF5Error) {
     if exists(name) { return }
-    let ok: Bool = HDF5Library.withLock {
-      let lcpl = H5Pcreate(chdf5_P_LINK_CREATE())
+    try HDF5Library.withLock { () throws(HDF5Error) in
+      let lcpl = try check(H5Pcreate(chdf5_P_LINK_CREATE()), "H5Pcreate", name)
       defer { _ = H5Pclose(lcpl) }
-      _ = H5Pset_create_intermediate_group(lcpl, 1)
-      let g = H5Gcreate2(id, name, lcpl, hid_t(H5P_DEFAULT), hid_t(H5P_DEFAULT))
-      if g < 0 { return false }
+      try check(H5Pset_create_intermediate_group(lcpl, 1), "H5Pset_create_intermediate_group", name)
+      let g = try check(H5Gcreate2(id, name, lcpl, hid_t(H5P_DEFAULT), hid_t(H5P_DEFAULT)), "creating the group", name)
       _ = H5Gclose(g)
-      return true
     }
-    guard ok else { throw HDF5Error(path: path, object: name, message: "cannot create group", kind: .io) }
   }
 
   /// Flushes buffered writes to disk (`H5Fflush`).

@@ -10,11 +10,17 @@ import TesseraCore
 /// resampling) outside this lock. The lock is recursive so that a handle released inside a
 /// locked region can close itself. HDF5's automatic error printing is per thread; it is turned off
 /// on each entry.
+///
+/// Every status is checked (``check(_:_:path:object:kind:)``: a failure names the file, the
+/// object, the step and HDF5's own reason), except the closing of handles (`H5?close`) in
+/// `defer`s and `deinit`s — they release handles after the work whose statuses were checked, and a
+/// write reaches the file through the checked ``HDF5File/flush()`` — and three calls whose failure
+/// only loses a diagnostic (turning off HDF5's printing, its version, walking its error stack).
 enum HDF5Library {
   private static let lock = NSRecursiveLock()
 
   /// Runs `body` holding the HDF5 lock.
-  static func withLock<R>(_ body: () throws -> R) rethrows -> R {
+  static func withLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
     lock.lock()
     defer { lock.unlock() }
     _ = H5Eset_auto2(hid_t(H5E_DEFAULT), nil, nil)
@@ -30,6 +36,18 @@ enum HDF5Library {
       _ = H5get_libversion(&major, &minor, &release)
       return "\(major).\(minor).\(release)"
     }
+  }
+
+  /// `status` when it reports success (HDF5 calls return a negative value on failure); else an
+  /// error naming the file, the object, `step` and the innermost message of HDF5's error stack
+  /// (call under the lock, right after the call).
+  @discardableResult
+  static func check<S: BinaryInteger>(
+    _ status: S, _ step: String, path: String, object: String = "", kind: FailureKind = .data
+  ) throws(HDF5Error) -> S {
+    guard status < 0 else { return status }
+    let reason = lastErrorMessage().map { ": \($0)" } ?? ""
+    throw HDF5Error(path: path, object: object, message: "\(step) failed\(reason)", kind: kind)
   }
 
   /// The innermost message on the current thread's HDF5 error stack, if any (call under the lock).
