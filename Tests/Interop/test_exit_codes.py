@@ -52,6 +52,23 @@ def test_io_failure_exits_74(tessera_bin, tmp_path):
     assert r.returncode == 74 and "cannot write" in r.stderr, (r.returncode, r.stderr)
 
 
+def test_free_disk_space_is_checked_before_work(tessera_bin, tmp_path):
+    # The plan states the output's uncompressed size and the free space where it would go.
+    r = run(tessera_bin, "fuse", SAMPLE, "-o", tmp_path / "d.ome.zarr", "--dry-run")
+    assert r.returncode == 0
+    disk = [line for line in r.stdout.splitlines() if line.startswith("disk")]
+    assert len(disk) == 1 and "uncompressed (all levels)" in disk[0] and f"free at {tmp_path}" in disk[0], r.stdout
+    # /proc reports no free space: --strict refuses before writing anything (I/O, 74); without it a
+    # warning precedes the attempt, which then fails creating the output.
+    r = run(tessera_bin, "fuse", SAMPLE, "-o", "/proc/tessera-test.ome.zarr", "--strict", "--quiet")
+    assert r.returncode == 74, (r.returncode, r.stderr)
+    assert r.stderr.startswith("Error: /proc/tessera-test.ome.zarr: the output takes up to ") and "0 B free" in r.stderr
+    assert "warning" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    r = run(tessera_bin, "fuse", SAMPLE, "-o", "/proc/tessera-test.ome.zarr", "--quiet")
+    assert r.returncode == 74 and "warning: /proc/tessera-test.ome.zarr: the output takes up to" in r.stderr, r.stderr
+    assert "--strict refuses" in r.stderr
+
+
 def test_success_help_and_version_exit_0(tessera_bin):
     for args in (["--version"], ["--help"], ["fuse", "--help"]):
         assert run(tessera_bin, *args).returncode == 0

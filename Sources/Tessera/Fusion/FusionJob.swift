@@ -244,6 +244,12 @@ public final class FusionJob: Sendable {
       + pyramidBytes + Self.fixedOverhead
   }
 
+  /// Bytes of every level of the output, uncompressed (all channels and timepoints): an upper
+  /// bound for the output on disk, less the codec's savings, plus metadata.
+  public var uncompressedOutputBytes: Int {
+    (0..<spec.levels).reduce(0) { $0 + spec.arrayShape(level: $1).reduce(spec.dataType.byteCount, *) }
+  }
+
   /// The dry-run report.
   public func describe() -> String {
     let blockGrid = plan.blockGrid

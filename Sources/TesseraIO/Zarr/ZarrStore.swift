@@ -26,6 +26,23 @@ public enum ZarrStore {
     try make(path)
   }
 
+  /// Bytes available to an unprivileged writer on the filesystem that `path` (which need not
+  /// exist yet) would be created on — that of its nearest existing ancestor — and that ancestor;
+  /// nil if none can be examined.
+  public static func freeBytes(near path: String) -> (bytes: Int, at: String)? {
+    var p = path.isEmpty ? "." : path
+    while true {
+      var info = statvfs()
+      if statvfs(p, &info) == 0 {
+        let (bytes, overflow) = Int(clamping: info.f_bavail).multipliedReportingOverflow(by: Int(info.f_frsize))
+        return (overflow ? Int.max : bytes, p)
+      }
+      let parent = (p as NSString).deletingLastPathComponent
+      if parent == p || parent.isEmpty { return p.hasPrefix("/") ? nil : freeBytes(near: ".") }
+      p = parent
+    }
+  }
+
   /// Writes `bytes` to a temporary file beside `path`, then renames it into place; creates the
   /// parent directory if needed. A failure (disk full) leaves no partial file behind.
   public static func writeAtomically(_ bytes: [UInt8], to path: String) throws {

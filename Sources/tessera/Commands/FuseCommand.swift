@@ -61,8 +61,11 @@ struct FuseCommand: ParsableCommand {
   @Flag(help: "Continue an interrupted fusion into the same output (same options).")
   var resume = false
 
-  @Flag(help: "Print the plan (chunks, views per chunk, bytes, memory) and exit.")
+  @Flag(help: "Print the plan (chunks, views per chunk, bytes, memory, disk) and exit.")
   var dryRun = false
+
+  @Flag(help: "Refuse to start when a check only warns (less free space than the output takes uncompressed).")
+  var strict = false
 
   @Flag(name: .shortAndLong, help: "No progress output.")
   var quiet = false
@@ -107,11 +110,17 @@ struct FuseCommand: ParsableCommand {
     let clock = stageTimes.map { _ in StageClock() }
     options.stageClock = clock
     let job = try FusionJob(dataset: data, options: options)
+    let disk = DiskCheck(needed: job.uncompressedOutputBytes, free: ZarrStore.freeBytes(near: output), output: output)
     if dryRun {
-      print(job.describe())
+      print(job.describe() + "\n" + disk.line)
       return
     }
-    if !quiet { FileHandle.standardError.write(Data((job.describe() + "\n").utf8)) }
+    if !quiet { FileHandle.standardError.write(Data((job.describe() + "\n" + disk.line + "\n").utf8)) }
+    if let warning = disk.warning {
+      if strict { throw CommandFailure(description: warning + "; free some space or choose another -o", kind: .io) }
+      FileHandle.standardError.write(
+        Data("warning: \(warning); the codec usually needs less (--strict refuses)\n".utf8))
+    }
     let planSeconds = StageClock.seconds(since: started)
     try Interruption.check("nothing was written")
     let reporter = ProgressReporter(quiet: quiet)
@@ -146,6 +155,26 @@ struct FuseCommand: ParsableCommand {
           "threads": threads, "job_seconds": planSeconds + summary.totalSeconds, "output_voxels": summary.voxels,
         ]), to: stageTimes)
     }
+  }
+}
+
+/// Free space against the output's size, checked before any work.
+struct DiskCheck {
+  let needed: Int
+  let free: (bytes: Int, at: String)?
+  let output: String
+
+  /// The dry-run and plan line.
+  var line: String {
+    let room = free.map { "\(FusionJob.format(bytes: $0.bytes)) free at \($0.at)" } ?? "free space unknown"
+    return "disk        output ≤ \(FusionJob.format(bytes: needed)) uncompressed (all levels); \(room)"
+  }
+
+  /// Set when the filesystem has less free space than the uncompressed output.
+  var warning: String? {
+    guard let free, free.bytes < needed else { return nil }
+    return "\(output): the output takes up to \(FusionJob.format(bytes: needed)) uncompressed and \(free.at) has "
+      + "\(FusionJob.format(bytes: free.bytes)) free"
   }
 }
 
