@@ -50,6 +50,9 @@ def test_io_failure_exits_74(tessera_bin, tmp_path):
     assert "cannot create directory" in r.stderr and "not a directory" in r.stderr.lower()
     r = run(tessera_bin, "refine-positions", SAMPLE, "-o", blocker / "refined.xml")
     assert r.returncode == 74 and "cannot write" in r.stderr, (r.returncode, r.stderr)
+    assert "pairs" not in r.stderr, "refine-positions registered before finding it cannot write"
+    r = run(tessera_bin, "refine-positions", SAMPLE, "-o", tmp_path / "r.xml", "--report", blocker / "links.json")
+    assert r.returncode == 74 and "links.json: cannot write here" in r.stderr and "pairs" not in r.stderr, r.stderr
 
 
 def test_free_disk_space_is_checked_before_work(tessera_bin, tmp_path):

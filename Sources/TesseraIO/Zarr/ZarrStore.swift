@@ -26,6 +26,33 @@ public enum ZarrStore {
     try make(path)
   }
 
+  /// Checks, before any work, that a file can be written at `path` later: its nearest existing
+  /// ancestor is a folder in which a file can be created (a probe file, removed at once; this
+  /// also catches read-only filesystems, which permission bits do not show to root). Nothing is
+  /// left behind.
+  ///
+  /// - Throws: ``ZarrError`` (I/O) naming the path and the system's reason.
+  public static func checkWritable(fileAt path: String) throws {
+    var folder = (path as NSString).deletingLastPathComponent
+    if folder.isEmpty { folder = "." }
+    var status = stat()
+    while stat(folder, &status) != 0 {
+      let parent = (folder as NSString).deletingLastPathComponent
+      if parent == folder || parent.isEmpty { break }
+      folder = parent
+    }
+    guard (status.st_mode & S_IFMT) == S_IFDIR else {
+      throw ZarrError(path: path, "cannot write here (\(folder) is not a directory)", kind: .io)
+    }
+    let probe = folder + "/.tessera-probe-\(getpid())"
+    let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+    guard fd >= 0 else {
+      throw ZarrError(path: path, "cannot write in \(folder) (\(String(cString: strerror(errno))))", kind: .io)
+    }
+    close(fd)
+    unlink(probe)
+  }
+
   /// Bytes available to an unprivileged writer on the filesystem that `path` (which need not
   /// exist yet) would be created on — that of its nearest existing ancestor — and that ancestor;
   /// nil if none can be examined.

@@ -118,6 +118,9 @@ struct RefinePositionsCommand: ParsableCommand {
     if URL(fileURLWithPath: output).standardizedFileURL == URL(fileURLWithPath: data.path).standardizedFileURL {
       throw UsageError("refusing to overwrite the input \(data.path); choose another -o")
     }
+    // The results are written at the end: find out now, not after the registration, that they cannot be.
+    try ZarrStore.checkWritable(fileAt: output)
+    if let report { try ZarrStore.checkWritable(fileAt: report) }
     let quiet = self.quiet
     let clock = stageTimes.map { _ in StageClock() }
     options.stageClock = clock
