@@ -33,7 +33,7 @@ extension TileRegistration {
   /// Each round factorises the normal equations once per axis (``SparseCholesky``: the symbolic
   /// analysis is done once), takes every link's effective resistance from the inverse on the
   /// factor's pattern, and costs one sparse solve per axis for each suspect examined: 10,000
-  /// tiles on a grid with 214 wrong links take 9 rounds, about 0.6 s on two threads here. Public
+  /// tiles on a grid with 214 wrong links take 9 rounds, 0.7 s on one thread here. Public
   /// for benchmarks and for callers with pairwise shifts of their own: `links` carry `shiftUm`
   /// (and optionally `uncertaintyVoxels`), `voxel` is the µm per voxel the uncertainties are in,
   /// `overlaps` the overlapping pairs (tiles without links take their neighbours' mean
@@ -43,18 +43,28 @@ extension TileRegistration {
     overlaps: [TileOverlap]
   ) -> RegistrationReport {
     var links = input
+    // A tile listed twice is one tile (its first place).
     let index = Dictionary(tiles.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
-    // Links taking part: accepted, with a measured shift of the right rank, between known tiles.
+    let voxelUsable = voxel.count == rank && voxel.allSatisfy { $0.isFinite && $0 > 0 }
+    // Links taking part: accepted, between two known tiles, with a finite shift of the right rank.
     for l in links.indices where links[l].accepted {
-      let usable =
-        links[l].shiftUm?.count == rank && links[l].tiles.count == 2
-        && links[l].tiles.allSatisfy { index[$0] != nil } && links[l].shiftUm!.allSatisfy(\.isFinite)
-      if !usable {
+      let t = links[l].tiles
+      let problem: String? =
+        !voxelUsable
+        ? "voxel size \(voxel) is not \(rank) positive values"
+        : t.count != 2 || t[0] == t[1]
+          ? "a link joins two different tiles"
+          : !t.allSatisfy({ index[$0] != nil })
+            ? "tile \(t.first { index[$0] == nil }!) is not among the tiles solved for"
+            : links[l].shiftUm?.count != rank || !links[l].shiftUm!.allSatisfy(\.isFinite)
+              ? "no finite shift of \(rank) values" : nil
+      if let problem {
         links[l].accepted = false
-        links[l].reason = "dropped: no usable shift"
+        links[l].reason = "dropped: \(problem)"
       }
     }
     let initial = links.indices.filter { links[$0].accepted }
+    let voxel = voxelUsable ? voxel : [Double](repeating: 1, count: rank)  // no link takes part then
     // Per link, per axis: standard deviation in voxels and µm, and the weight 1/σ² (µm⁻²).
     let sigma: [[Double]] = links.map { l in
       if let u = l.uncertaintyVoxels, u.count == rank, u.allSatisfy({ $0.isFinite && $0 > 0 }) {
@@ -133,20 +143,23 @@ extension TileRegistration {
           let h = (0..<rank).map { weight[l][$0] * resistance[$0][p] }
           suspects.append(
             Suspect(
-              link: l, z: z, e: e,
+              link: l, z: z, e: e, h: h,
               move: (0..<rank).map { d in weight[l][d] * abs(residuals[l][d] * voxel[d]) / (1 - h[d]) },
               lever: (0..<rank).map { d in weight[l][d] / (1 - h[d]) }))
         }
       }
       suspects.sort { ($0.z, $1.link) > ($1.z, $0.link) }
       func uncertainty(_ l: Int) -> Double { sigma[l].map { $0 * $0 }.reduce(0, +) }
-      /// Whether dropping suspect c changes the verdict on link l, given their coupling
-      /// `g = u_lᵀA⁻¹u_c` per axis: l's residual moves by more than σ/4 or its leverage by 0.02.
-      func changes(_ c: Suspect, _ l: Int, _ g: (Int) -> Double) -> Bool {
+      /// Whether dropping suspect c changes the verdict on suspect l, given their coupling
+      /// `g = u_lᵀA⁻¹u_c` per axis: l's studentized residual `r/(σ√(1 − h))` moves by more than
+      /// 1/3 on some axis, or its `1 − h` by more than 4 % (at a grid's typical h = ½: a residual
+      /// move of σ/4, a leverage move of 0.02).
+      func changes(_ c: Suspect, _ l: Suspect, _ g: (Int) -> Double) -> Bool {
         for d in 0..<rank {
           let coupling = g(d)
-          if abs(coupling) * c.move[d] > 0.25 * sigma[l][d] * voxel[d] { return true }
-          if weight[l][d] * c.lever[d] * coupling * coupling > 0.02 { return true }
+          let free = 1 - l.h[d]
+          if abs(coupling) * c.move[d] > sigma[l.link][d] * voxel[d] * free.squareRoot() / 3 { return true }
+          if weight[l.link][d] * c.lever[d] * coupling * coupling > 0.04 * free { return true }
         }
         return false
       }
@@ -158,9 +171,12 @@ extension TileRegistration {
       /// The suspects whose verdict dropping c would change (c included): only suspects can be
       /// dropped in this round, the others are examined afresh in the next.
       func influenced(by c: Suspect, _ a: [[Double]]) -> [Int] {
-        suspects.lazy.map(\.link).filter { l in
-          l == c.link || changes(c, l) { system.coupling(pairOf[l], a[$0]) }
-        }
+        suspects.filter { l in l.link == c.link || changes(c, l) { system.coupling(pairOf[l.link], a[$0]) } }
+          .map(\.link)
+      }
+      /// Whether a stronger suspect left in place would change c's verdict (`a`: c's response).
+      func blocked(_ c: Suspect, _ a: [[Double]]) -> Bool {
+        inPlace.contains { q in changes(suspects[q], c) { system.coupling(pairOf[suspects[q].link], a[$0]) } }
       }
       var waiting = [Bool](repeating: false, count: links.count)
       var inPlace: [Int] = []  // suspects examined and not dropped, in order of z
@@ -187,21 +203,35 @@ extension TileRegistration {
         }
         // A stronger suspect left in place that would change this one's verdict: next round.
         let a = response(s)
-        let blocked = inPlace.contains { q in
-          changes(suspects[q], s.link) { system.coupling(pairOf[suspects[q].link], a[$0]) }
-        }
-        guard !blocked else {
+        guard !blocked(s, a) else {
           inPlace.append(k)
           placed[s.link] = true
           continue
         }
         let near = influenced(by: s, a)
-        for l in near { waiting[l] = true }
-        // Of the suspects interacting with s within 10 % of its z, the least certain first.
+        // Of the suspects interacting with s within 10 % of its z, still free to drop, the least
+        // certain first (each as free of the round's other verdicts as s).
         let nearSet = Set(near)
-        let group = suspects[k...].filter { $0.z >= 0.9 * s.z && nearSet.contains($0.link) }
-          .sorted { p, q in (uncertainty(p.link), p.z, q.link) > (uncertainty(q.link), q.z, p.link) }
-        guard let worst = group.first(where: { !system.disconnects(pairOf[$0.link], links, initial) }) else {
+        let group = suspects[k...].filter { c in
+          c.link == s.link
+            || (c.z >= 0.9 * s.z && nearSet.contains(c.link) && links[c.link].accepted && !waiting[c.link]
+              && !nextToPlaced(c.link))
+        }
+        .sorted { p, q in (uncertainty(p.link), p.z, q.link) > (uncertainty(q.link), q.z, p.link) }
+        for l in near { waiting[l] = true }
+        var chosen: (suspect: Suspect, response: [[Double]])?
+        for c in group where !system.disconnects(pairOf[c.link], links, initial) {
+          if c.link == s.link {
+            chosen = (c, a)
+            break
+          }
+          let ac = response(c)
+          if !blocked(c, ac) {
+            chosen = (c, ac)
+            break
+          }
+        }
+        guard let (worst, worstResponse) = chosen else {
           inPlace.append(k)
           placed[s.link] = true
           continue
@@ -215,7 +245,7 @@ extension TileRegistration {
         if worst.link != s.link {
           inPlace.append(k)
           placed[s.link] = true
-          for l in influenced(by: worst, response(worst)) { waiting[l] = true }
+          for l in influenced(by: worst, worstResponse) { waiting[l] = true }
         }
       }
       if droppedNow == 0 { break }
@@ -302,6 +332,8 @@ extension TileRegistration {
     let link: Int
     let z: Double
     let e: Double
+    /// Per axis, the leverage.
+    let h: [Double]
     /// Per axis: how far dropping it moves the solution per unit of coupling, `w·|r|/(1 − h)`
     /// (µm⁻¹), and how much it changes other links' leverages, `w/(1 − h)` (µm⁻²).
     let move: [Double]

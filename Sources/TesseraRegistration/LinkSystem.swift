@@ -63,7 +63,7 @@ extension TileRegistration {
 
     /// The factorisation for the links present, (pair position, weight) each. If rounding makes
     /// a pivot non-positive (weights 10¹² apart), the diagonal is raised by 10⁻¹² of its largest
-    /// entry, doubling until it factorises.
+    /// entry, doubling until it factorises (at most 120 times).
     func factorise(_ present: [(Int, Double)]) -> SparseCholesky {
       var diagonal = [Double](repeating: 0, count: unknowns)
       var off: [(Int, Int, Double)] = []
@@ -77,9 +77,12 @@ extension TileRegistration {
         if a >= 0, b >= 0 { off.append((a, b, -w)) }
       }
       var factor = symbolic
-      var shift = 1e-12 * (diagonal.max() ?? 0)
+      var shift = 1e-12 * max(diagonal.max() ?? 0, .leastNormalMagnitude)
       var d = diagonal
-      while !factor.factorise(diagonal: d, offDiagonal: off) {
+      // At most 120 doublings (from 10⁻¹² of the largest entry to far beyond it); the solve
+      // checks its weights are finite, so this always ends positive definite.
+      for _ in 0..<120 {
+        if factor.factorise(diagonal: d, offDiagonal: off) { break }
         d = diagonal.map { $0 + shift }
         shift *= 2
       }

@@ -325,6 +325,7 @@ struct SparseCholesky {
     // Local membership and BFS levels, by node; `stamp` tells which piece a node belongs to.
     var stamp = [Int](repeating: -1, count: n)
     var level = [Int](repeating: -1, count: n)
+    var visited = [Int](repeating: -1, count: n)  // the piece whose components are being found
     var pieces = 0
     /// Breadth-first levels from `root` within the piece stamped `s`; returns the nodes reached
     /// in search order and the number of levels.
@@ -371,10 +372,15 @@ struct SparseCholesky {
           (reached, levels) = (again, deeper)
         }
         if reached.count < nodes.count {
-          // Not connected: the reached part and the rest are independent.
-          let inside = Set(reached)
-          stack.append(.piece(nodes.filter { !inside.contains($0) }))
-          stack.append(.piece(reached))
+          // Not connected: each component is a piece of its own, all found in one sweep.
+          var components = [reached]
+          for v in reached { visited[v] = s }
+          for v in nodes where visited[v] != s {
+            let (component, _) = search(v, s)
+            for u in component { visited[u] = s }
+            components.append(component)
+          }
+          for component in components.reversed() { stack.append(.piece(component)) }
           continue
         }
         if nodes.count <= 32 || levels < 3 {

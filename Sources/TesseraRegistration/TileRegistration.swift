@@ -128,7 +128,7 @@ public enum TileRegistration {
     }
     // --downsample: read the views' stored pyramid level with those factors when every view has
     // one (BigDataViewer projects do), else block-average full-resolution overlaps in memory.
-    guard let fullVoxel = tileViews.values.first?.first?.voxelSize else {
+    guard let firstTile = tileViews.keys.min(), let fullVoxel = tileViews[firstTile]?.first?.voxelSize else {
       // No view at the first timepoint (in the chosen channel): nothing to register.
       return RegistrationReport(
         links: [], tiles: [], accepted: 0, rejected: 0, maxResidualVoxels: 0, rmsResidualVoxels: 0)

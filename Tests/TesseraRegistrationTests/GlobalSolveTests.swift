@@ -106,6 +106,48 @@ import Testing
     #expect(report.maxResidualVoxels < 0.2)
   }
 
+  /// Links that cannot take part are dropped with their reason (a self-link, an unknown tile, no
+  /// shift, a bad voxel size: every link), and 10,000 separate pairs of tiles — 10,000 components,
+  /// one unknown each after grounding — order and solve at once.
+  @Test func unusableLinksAndManyComponents() {
+    let truth: [[Double]] = [[0, 0], [3, 1], [1, -2]]
+    var links = [
+      Self.link(0, 1, truth, error: [0, 0]), Self.link(1, 1, truth, error: [0, 0]),
+      Self.link(1, 2, truth, error: [0, 0]), Self.link(0, 2, truth, error: [0, 0]),
+    ]
+    links[3].tiles = [0, 9]
+    links.append(
+      RegistrationLink(
+        tiles: [0, 2], overlapVoxels: [20, 20], shiftVoxels: nil, shiftUm: nil, correlation: nil, accepted: true,
+        uncertaintyVoxels: nil))
+    let options = RegistrationOptions(maxShift: [20, 20])
+    let report = TileRegistration.solve(
+      tiles: [0, 1, 2], links: links, rank: 2, voxel: [1, 1], options: options, overlaps: [])
+    #expect(report.links.map(\.accepted) == [true, false, true, false, false])
+    #expect(report.links[1].reason == "dropped: a link joins two different tiles")
+    #expect(report.links[3].reason == "dropped: tile 9 is not among the tiles solved for")
+    #expect(report.links[4].reason == "dropped: no finite shift of 2 values")
+    let c = report.tiles.map(\.correctionUm)
+    #expect(abs((c[2][1] - c[0][1]) - (truth[2][1] - truth[0][1])) < 1e-9)
+    for voxel in [[1.0, 0], [1, .nan], [1]] {
+      let bad = TileRegistration.solve(
+        tiles: [0, 1, 2], links: links, rank: 2, voxel: voxel, options: options, overlaps: [])
+      #expect(bad.accepted == 0 && bad.links.allSatisfy { $0.reason?.hasPrefix("dropped: voxel size") == true })
+    }
+    let pairs = 10_000
+    let separate = (0..<pairs).map { p in
+      RegistrationLink(
+        tiles: [2 * p, 2 * p + 1], overlapVoxels: [20, 20], shiftVoxels: [1, 2], shiftUm: [1, 2], correlation: 0.9,
+        accepted: true, uncertaintyVoxels: [0.1, 0.1])
+    }
+    let many = TileRegistration.solve(
+      tiles: Array(0..<(2 * pairs)), links: separate, rank: 2, voxel: [1, 1], options: options, overlaps: [])
+    #expect(many.accepted == pairs)
+    for (t, expected) in [(0, [-0.5, -1.0]), (1, [0.5, 1.0]), (2 * pairs - 1, [0.5, 1.0])] {
+      #expect(zip(many.tiles[t].correctionUm, expected).allSatisfy { abs($0 - $1) < 1e-12 })
+    }
+  }
+
   /// The reasons' number formatter prints what `String(format:)` does (random values, no ties).
   @Test func fixedDecimalsMatchFoundation() {
     var g = Generator(state: 9)

@@ -59,10 +59,18 @@ public final class HDF5Dataset: @unchecked Sendable {
       }
       info.shape = dims.map { Int($0) }
       let type = H5Dget_type(d)
+      guard type >= 0 else {
+        info.failure = "reading its element type failed" + (HDF5Library.lastErrorMessage().map { ": \($0)" } ?? "")
+        return info
+      }
       defer { _ = H5Tclose(type) }
       info.type = HDF5Types.elementType(of: type)
       info.littleEndian = H5Tget_size(type) == 1 || H5Tget_order(type) == H5T_ORDER_LE
       let dcpl = H5Dget_create_plist(d)
+      guard dcpl >= 0 else {
+        info.failure = "reading its storage layout failed" + (HDF5Library.lastErrorMessage().map { ": \($0)" } ?? "")
+        return info
+      }
       defer { _ = H5Pclose(dcpl) }
       if H5Pget_layout(dcpl) == H5D_CHUNKED, rank > 0 {
         var c = [hsize_t](repeating: 0, count: rank)

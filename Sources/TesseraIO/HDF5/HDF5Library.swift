@@ -11,11 +11,14 @@ import TesseraCore
 /// locked region can close itself. HDF5's automatic error printing is per thread; it is turned off
 /// on each entry.
 ///
-/// Every status is checked (``check(_:_:path:object:kind:)``: a failure names the file, the
-/// object, the step and HDF5's own reason), except the closing of handles (`H5?close`) in
-/// `defer`s and `deinit`s — they release handles after the work whose statuses were checked, and a
-/// write reaches the file through the checked ``HDF5File/flush()`` — and three calls whose failure
-/// only loses a diagnostic (turning off HDF5's printing, its version, walking its error stack).
+/// Every call that creates, writes or reads data, or reads a dataset's shape, type, chunks,
+/// layout and filters, is checked (``check(_:_:path:object:kind:)`` names the file, the object,
+/// the step and HDF5's own reason). Not checked: closing handles (`H5?close`) in `defer`s and
+/// `deinit`s — they release handles after work whose statuses were checked, and a write reaches
+/// the file through the checked ``HDF5File/flush()``; queries whose failure reads as "absent" or
+/// "not contiguous" (an attribute's existence, a name, the contiguous offset, which then sends
+/// reads through HDF5 itself); and three calls whose failure only loses a diagnostic (turning off
+/// HDF5's printing, its version, walking its error stack).
 enum HDF5Library {
   private static let lock = NSRecursiveLock()
 
