@@ -21,7 +21,7 @@ RELEASE_BIN := .build/release/tessera
 DEBUG_BIN := .build/debug/tessera
 DEMO_OUT ?= demo-out
 
-.PHONY: all deps venv build release test test-swift test-python demo lint format clean
+.PHONY: all deps venv build release test test-swift test-python fuzz demo lint format clean
 
 all: build
 
@@ -58,7 +58,11 @@ test-python: deps venv
 	$(SWIFT) build
 	TESSERA_BIN=$(abspath $(DEBUG_BIN)) $(VENV)/bin/python -m pytest -q Tests/Interop
 
-test: test-swift test-python
+# Seeded mutation fuzzing of every input parser, longer than in `swift test` (about 20 s here).
+fuzz: deps
+	TESSERA_FUZZ_TRIALS=5000 $(SWIFT) test --filter ParserFuzzTests
+
+test: test-swift test-python fuzz
 
 demo: release
 	bash Datasets/demo.sh $(RELEASE_BIN) $(DEMO_OUT)

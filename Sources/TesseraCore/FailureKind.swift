@@ -43,3 +43,19 @@ public protocol ClassifiedError: Error {
 extension GeometryError: ClassifiedError {
   public var kind: FailureKind { .data }
 }
+
+extension String {
+  /// The text on one line: line breaks, tabs and other control characters (quoted from a damaged
+  /// file, say) escaped as `\n`, `\r`, `\t`, `\u{…}`. Every error Tessera prints is one line.
+  public var oneLine: String {
+    guard unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else { return self }
+    return unicodeScalars.map { c in
+      switch c {
+      case "\n": "\\n"
+      case "\r": "\\r"
+      case "\t": "\\t"
+      default: c.properties.generalCategory == .control ? "\\u{\(String(c.value, radix: 16))}" : String(c)
+      }
+    }.joined()
+  }
+}

@@ -61,7 +61,7 @@ extension TesseraCommand {
       }
       let kind = FailureKind.of(error)
       let text = error is any ClassifiedError ? "\(error)" : message(for: error)
-      FileHandle.standardError.write(Data("Error: \(text)\n".utf8))
+      FileHandle.standardError.write(Data("Error: \(text.oneLine)\n".utf8))
       Foundation.exit(kind.rawValue)
     }
   }

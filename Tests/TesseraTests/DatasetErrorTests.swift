@@ -19,6 +19,31 @@ import Testing
     return dir.path(name)
   }
 
+  /// Crashes the parser fuzzing found (`ParserFuzzTests`), now one-line errors: an empty (or
+  /// element-less) BigDataViewer XML trapped in Foundation's XMLDocument; a tile attribute of
+  /// 1e19, NaN or ∞ trapped converting to Int; a value with a line break broke the one-line error.
+  @Test func fuzzFindings() throws {
+    let dir = TemporaryDirectory()
+    let empty = try Self.writeXML(dir, "", "empty.xml")
+    expectError(["empty.xml", "the file is empty"]) { _ = try DatasetLoader.open([empty]) }
+    let text = try Self.writeXML(dir, "just text", "text.xml")
+    expectError(["text.xml", "not an XML document"]) { _ = try DatasetLoader.open([text]) }
+    let a = SyntheticAcquisition(tileShape: [12, 16], grid: [1, 2], channels: 1, voxelSize: [1, 1], seed: 4)
+    let written = try a.writeHDF5Tiles(to: dir.path("tiles"), deflateLevel: nil)
+    for bad in [[1e19], [.nan], [-.infinity], [2.5], [1, 2]] {
+      let file = try HDF5File(path: written.tiles[0], mode: .readWrite)
+      try file.setAttribute("tile", of: "ch0", values: bad)
+      try file.flush()
+      expectError(["tile_000.h5", "dataset ch0", "attribute tile must be one whole number"]) {
+        _ = try DatasetLoader.open(written.tiles)
+      }
+    }
+    let xml = try Self.project(dir)
+    let broken = try Self.writeXML(
+      dir, xml.replacingOccurrences(of: "<affine>1.0 0.0", with: "<affine>1.0 0\n.0\nx"), "newline.xml")
+    expectError(["newline.xml", "\\n"]) { _ = try DatasetLoader.open([broken]) }
+  }
+
   /// Failed HDF5 writes name the file, the object, the step and HDF5's own reason, as I/O.
   @Test func hdf5WriteFailuresCarryTheReason() throws {
     let dir = TemporaryDirectory()

@@ -287,14 +287,19 @@ public enum BDVProject {
     }
     // libxml2's DOM parser recovers from errors (a truncated file parses "fine"), so check
     // well-formedness with the event parser first; it stops at the first error.
+    guard data.contains(where: { $0 == UInt8(ascii: "<") }) else {
+      // (Foundation's XMLDocument traps on an empty document.)
+      throw DatasetError(path: xmlPath, data.isEmpty ? "the file is empty" : "not an XML document (no element)")
+    }
     let checker = XMLParser(data: data)
-    _ = checker.parse()
+    let parsed = checker.parse()
     if let error = checker.parserError {
       throw DatasetError(
         path: xmlPath,
         "malformed XML at line \(checker.lineNumber) (\((error as NSError).code == 5 ? "unexpected end of file" : "parse error \((error as NSError).code)")); is the file complete?"
       )
     }
+    guard parsed else { throw DatasetError(path: xmlPath, "malformed XML; is the file complete?") }
     do {
       return try XMLDocument(data: data, options: [])
     } catch {

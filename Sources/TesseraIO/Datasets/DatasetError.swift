@@ -19,5 +19,8 @@ public struct DatasetError: ClassifiedError, CustomStringConvertible, Sendable, 
     self.kind = kind
   }
 
-  public var description: String { element.isEmpty ? "\(path): \(message)" : "\(path): \(element): \(message)" }
+  /// One line (control characters quoted from a damaged file are escaped).
+  public var description: String {
+    (element.isEmpty ? "\(path): \(message)" : "\(path): \(element): \(message)").oneLine
+  }
 }

@@ -40,11 +40,21 @@ public enum HDF5TileFiles {
           rank: d.rank, position: file.numericAttribute("position_um", of: name),
           voxelSize: file.numericAttribute("voxel_size_um", of: name), stageAxes: stageAxes, affine: nil,
           path: path, element: element)
-        let integer = { (key: String) in file.numericAttribute(key, of: name)?.first.map { Int($0) } }
+        /// A whole-number attribute (tile, channel, timepoint), or nil when absent.
+        func integer(_ key: String) throws -> Int? {
+          guard let values = file.numericAttribute(key, of: name) else { return nil }
+          guard values.count == 1, let v = values.first, v == v.rounded(), abs(v) < Double(Int32.max) else {
+            throw DatasetError(
+              path: path,
+              "\(element): attribute \(key) must be one whole number, got \(values.map { String($0) }.joined(separator: ", "))"
+            )
+          }
+          return Int(v)
+        }
         views.append(
           View(
-            id: ViewID(timepoint: integer("timepoint") ?? 0, setup: views.count), name: "\(path):\(name)",
-            tile: integer("tile") ?? fileIndex, channel: integer("channel") ?? k, elementType: d.elementType,
+            id: ViewID(timepoint: try integer("timepoint") ?? 0, setup: views.count), name: "\(path):\(name)",
+            tile: try integer("tile") ?? fileIndex, channel: try integer("channel") ?? k, elementType: d.elementType,
             shape: d.shape, voxelSize: geometry.voxelSize, viewToWorld: geometry.viewToWorld,
             reader: HDF5ViewReader(levels: [d], elementType: d.elementType)))
       }

@@ -90,7 +90,7 @@ public struct HDF5Error: ClassifiedError, CustomStringConvertible, Sendable {
   }
 
   public var description: String {
-    object.isEmpty ? "\(path): \(message)" : "\(path): \(object): \(message)"
+    (object.isEmpty ? "\(path): \(message)" : "\(path): \(object): \(message)").oneLine
   }
 }
 

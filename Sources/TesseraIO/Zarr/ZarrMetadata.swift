@@ -325,7 +325,7 @@ public struct ZarrError: ClassifiedError, CustomStringConvertible, Sendable, Equ
     self.kind = kind
   }
 
-  public var description: String { "\(path): \(message)" }
+  public var description: String { "\(path): \(message)".oneLine }
 }
 
 /// CRC-32C (Castagnoli), as the Zarr v3 `crc32c` codec and the sharding index use it.
