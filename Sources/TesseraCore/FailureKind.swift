@@ -13,6 +13,8 @@ public enum FailureKind: Int32, Sendable, CaseIterable {
   /// Reading or writing failed: disk full, permission denied, a path that cannot be created
   /// (EX_IOERR).
   case io = 74
+  /// Another process holds the output (EX_TEMPFAIL): run again once it is done.
+  case busy = 75
   /// Stopped by a signal: the shell's 128 + SIGINT.
   case interrupted = 130
 

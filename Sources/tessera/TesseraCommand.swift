@@ -14,8 +14,8 @@ struct TesseraCommand: AsyncParsableCommand {
 
       Exit status: 0 success, 64 usage error (bad arguments, an existing output without --overwrite or \
       --resume), 65 bad input data (missing, malformed or corrupt files), 74 I/O failure (disk full, \
-      permission denied; worth retrying, with --resume for fuse), 70 internal error (a bug: please report \
-      it), 130 interrupted (SIGINT or SIGTERM to fuse, which stops at a chunk boundary and can be resumed, \
+      permission denied; worth retrying, with --resume for fuse), 75 busy (another process is writing the \
+      output; run again when it is done), 70 internal error (a bug: please report it), 130 interrupted (SIGINT or SIGTERM to fuse, which stops at a chunk boundary and can be resumed, \
       refine-positions or bench).
       """,
     version: "\(Tessera.version) (\(LinkedLibraries.summary))",

@@ -1,4 +1,5 @@
-"""Exit status by kind of failure (README, `tessera --help`): 64 usage, 65 bad input data, 74 I/O,
+"""Exit status by kind of failure (README, `tessera --help`): 64 usage, 65 bad input data, 74 I/O
+(75, busy, is tested in test_fuse.py::test_one_writer_per_output),
 each with one `Error:` line naming the file or option; 0 for success, help and version. (70,
 internal, is a bug and has no trigger: FailureKind's mapping is unit-tested in Swift; 130,
 interrupted, is tested here for bench and in test_fuse.py for fuse.)"""
@@ -75,7 +76,8 @@ def test_free_disk_space_is_checked_before_work(tessera_bin, tmp_path):
 def test_success_help_and_version_exit_0(tessera_bin):
     for args in (["--version"], ["--help"], ["fuse", "--help"]):
         assert run(tessera_bin, *args).returncode == 0
-    assert "Exit status: 0 success, 64 usage error" in " ".join(run(tessera_bin, "--help").stdout.split())
+    text = " ".join(run(tessera_bin, "--help").stdout.split())
+    assert "Exit status: 0 success, 64 usage error" in text and "75 busy (another process is writing" in text
 
 
 def test_sigint_stops_bench_and_removes_its_scratch(tessera_bin, tmp_path):

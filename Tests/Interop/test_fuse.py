@@ -108,11 +108,14 @@ def test_resume_after_kill_gives_identical_output(tmp_path, run_tessera, tessera
     signal_when_logged(proc, broken, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the fusion finished before it could be interrupted"
-    # The interrupted output is not a finished image.
+    # The interrupted output is not a finished image; the dead process's lock is left behind.
     assert "ome" not in json.loads((broken / "zarr.json").read_text())["attributes"]
+    lock = tmp_path / ".broken.zarr.tessera-lock"
+    assert json.loads(lock.read_text())["pid"] == proc.pid
     refused = run_tessera("fuse", *args, "-o", broken, check=False)
     assert refused.returncode != 0 and "--resume" in refused.stderr
-    run_tessera("fuse", *args, "-o", broken, "--resume")
+    run_tessera("fuse", *args, "-o", broken, "--resume")  # takes the dead process's lock over
+    assert not lock.exists()
     assert chunk_files(broken) == chunk_files(clean)
     assert json.loads((broken / "zarr.json").read_text())["attributes"]["tessera"]["status"] == "complete"
     # Resuming with other settings is refused.
@@ -137,20 +140,51 @@ def test_sigterm_stops_at_a_chunk_boundary_and_resume_is_identical(tmp_path, run
     assert chunk_files(stopped) == chunk_files(clean)
 
 
-def test_a_second_signal_stops_at_once(tmp_path, run_tessera, tessera_bin):
-    # One output chunk per channel, so the first block takes long enough for a second signal to
-    # arrive while it is being fused: the process then ends at once, without the graceful stop's line.
-    tiles = simulate(run_tessera, tmp_path / "acq", "--tile-shape", "32,256,256", "--grid", "1,2,2", "--channels", 2,
-                     "--seed", 9, "--deflate", 0)
-    out = tmp_path / "o.zarr"
-    proc = subprocess.Popen([str(tessera_bin), "fuse", *map(str, tiles), "-o", str(out), "--threads", "1",
-                             "--chunks", "32,512,512", "--pyramid", "1", "--quiet"], stdout=subprocess.PIPE,
+def test_one_writer_per_output(tmp_path, run_tessera, tessera_bin):
+    args, clean = interruptible_case(tmp_path, run_tessera, threads=1)
+    out = tmp_path / "busy.zarr"
+    lock = tmp_path / ".busy.zarr.tessera-lock"
+    proc = subprocess.Popen([str(tessera_bin), "fuse", *args, "-o", str(out)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     while time.time() < deadline and not (out / "zarr.json").exists():
         time.sleep(0.005)
+    # A second writer (a resume, or a replacement) is refused while the first runs: status 75.
+    for extra in (["--resume"], ["--overwrite"]):
+        second = run_tessera("fuse", *args, "-o", out, *extra, check=False)
+        assert second.returncode == 75, (extra, second.returncode, second.stderr)
+        assert f"is being written by fuse (process {proc.pid} on " in second.stderr, second.stderr
+    assert proc.poll() is None, "the fusion finished before the second writer tried (machine too fast?)"
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130 and not lock.exists()
+    run_tessera("fuse", *args, "-o", out, "--resume")
+    assert chunk_files(out) == chunk_files(clean)
+    # Another host's lock: refused while it is refreshed, taken over once 5 minutes stale.
+    lock.write_text(json.dumps({"host": "elsewhere.example", "pid": 1, "started": 0, "command": "fuse",
+                                "token": "t"}))
+    refused = run_tessera("fuse", *args, "-o", out, "--overwrite", check=False)
+    assert refused.returncode == 75 and "process 1 on elsewhere.example" in refused.stderr, refused.stderr
+    old = time.time() - 301
+    os.utime(lock, (old, old))
+    run_tessera("fuse", *args, "-o", out, "--overwrite")
+    assert not lock.exists() and chunk_files(out) == chunk_files(clean)
+
+
+def test_a_second_signal_stops_at_once(tmp_path, run_tessera, tessera_bin):
+    # One output chunk per channel, so the first block takes long enough for a second signal to
+    # arrive while it is being fused: the process then ends at once, without the graceful stop's line.
+    tiles = simulate(run_tessera, tmp_path / "acq", "--tile-shape", "64,256,256", "--grid", "1,2,2", "--channels", 2,
+                     "--seed", 9, "--deflate", 0)
+    out = tmp_path / "o.zarr"
+    proc = subprocess.Popen([str(tessera_bin), "fuse", *map(str, tiles), "-o", str(out), "--threads", "1",
+                             "--chunks", "64,512,512", "--pyramid", "1", "--quiet"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (out / "zarr.json").exists():
+        time.sleep(0.002)
     proc.send_signal(signal.SIGINT)
-    time.sleep(0.05)
+    time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err

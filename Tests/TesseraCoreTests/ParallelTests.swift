@@ -44,5 +44,6 @@ import Testing
     #expect(FailureKind.of(GeometryError.singular("det 0")) == .data)
     #expect(
       FailureKind.usage.rawValue == 64 && FailureKind.data.rawValue == 65 && FailureKind.interrupted.rawValue == 130)
+    #expect(FailureKind.of(Known(kind: .busy)) == .busy && FailureKind.busy.rawValue == 75)
   }
 }

@@ -306,6 +306,9 @@ public final class FusionJob: Sendable {
   public func run(output: String, progress: @escaping @Sendable (FusionProgress) -> Void) throws -> FusionSummary {
     let start = ContinuousClock.now
     @Sendable func seconds() -> Double { StageClock.seconds(since: start) }
+    // One writer per output, from before the output is created, replaced or resumed.
+    let lock = try OutputLock(output: output, command: "fuse")
+    defer { lock.release() }
     let image = try OMEZarrImage.create(at: output, spec: spec, mode: options.mode)
     let (written, fusedVoxels, stored, bytesRead, total, stream) = try fuseLevel0(
       into: image, progress: progress, seconds: seconds)
