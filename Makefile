@@ -58,7 +58,7 @@ test-python: deps venv
 	$(SWIFT) build
 	TESSERA_BIN=$(abspath $(DEBUG_BIN)) $(VENV)/bin/python -m pytest -q Tests/Interop
 
-# Seeded mutation fuzzing of every input parser, longer than in `swift test` (about 20 s here).
+# Seeded mutation fuzzing of every input parser, longer than in `swift test` (about 25 s here).
 fuzz: deps
 	TESSERA_FUZZ_TRIALS=5000 $(SWIFT) test --filter ParserFuzzTests
 

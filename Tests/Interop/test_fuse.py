@@ -112,9 +112,10 @@ def test_resume_after_kill_gives_identical_output(tmp_path, run_tessera, tessera
     assert "ome" not in json.loads((broken / "zarr.json").read_text())["attributes"]
     lock = tmp_path / ".broken.zarr.tessera-lock"
     assert json.loads(lock.read_text())["pid"] == proc.pid
+    # Without --resume it is refused (after taking the dead process's lock over, and giving it up).
     refused = run_tessera("fuse", *args, "-o", broken, check=False)
     assert refused.returncode != 0 and "--resume" in refused.stderr
-    run_tessera("fuse", *args, "-o", broken, "--resume")  # takes the dead process's lock over
+    run_tessera("fuse", *args, "-o", broken, "--resume")
     assert not lock.exists()
     assert chunk_files(broken) == chunk_files(clean)
     assert json.loads((broken / "zarr.json").read_text())["attributes"]["tessera"]["status"] == "complete"
@@ -174,21 +175,29 @@ def test_one_writer_per_output(tmp_path, run_tessera, tessera_bin):
 def test_a_second_signal_stops_at_once(tmp_path, run_tessera, tessera_bin):
     # One output chunk per channel, so the first block takes long enough for a second signal to
     # arrive while it is being fused: the process then ends at once, without the graceful stop's line.
+    # The first signal must land while that block is in flight (not before it starts, when the
+    # graceful stop is immediate): tried after growing delays until it does.
     tiles = simulate(run_tessera, tmp_path / "acq", "--tile-shape", "64,256,256", "--grid", "1,2,2", "--channels", 2,
                      "--seed", 9, "--deflate", 0)
-    out = tmp_path / "o.zarr"
-    proc = subprocess.Popen([str(tessera_bin), "fuse", *map(str, tiles), "-o", str(out), "--threads", "1",
-                             "--chunks", "64,512,512", "--pyramid", "1", "--quiet"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while time.time() < deadline and not (out / "zarr.json").exists():
-        time.sleep(0.002)
-    proc.send_signal(signal.SIGINT)
-    time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, err
-    assert "interrupted by" not in err, "the first block finished before the second signal (machine too fast?)"
+    errors = []
+    for attempt, delay in enumerate((0.05, 0.15, 0.3, 0.5)):
+        out = tmp_path / f"o{attempt}.zarr"
+        proc = subprocess.Popen([str(tessera_bin), "fuse", *map(str, tiles), "-o", str(out), "--threads", "1",
+                                 "--chunks", "64,512,512", "--pyramid", "1", "--quiet"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 60
+        while time.time() < deadline and not (out / "zarr.json").exists():
+            time.sleep(0.002)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, err
+        if "interrupted by" not in err:
+            return
+        errors.append(err.strip())
+    raise AssertionError(f"a graceful stop every time (was the first block ever in flight?): {errors}")
 
 
 def test_dry_run_and_errors(tmp_path, run_tessera):

@@ -30,11 +30,11 @@ import Testing
     expectError(["text.xml", "not an XML document"]) { _ = try DatasetLoader.open([text]) }
     let a = SyntheticAcquisition(tileShape: [12, 16], grid: [1, 2], channels: 1, voxelSize: [1, 1], seed: 4)
     let written = try a.writeHDF5Tiles(to: dir.path("tiles"), deflateLevel: nil)
-    for bad in [[1e19], [.nan], [-.infinity], [2.5], [1, 2]] {
+    for bad in [[1e19], [.nan], [-.infinity], [2.5], [1, 2], [-1]] {
       let file = try HDF5File(path: written.tiles[0], mode: .readWrite)
       try file.setAttribute("tile", of: "ch0", values: bad)
       try file.flush()
-      expectError(["tile_000.h5", "dataset ch0", "attribute tile must be one whole number"]) {
+      expectError(["tile_000.h5", "dataset ch0", "attribute tile must be one whole number ≥ 0"]) {
         _ = try DatasetLoader.open(written.tiles)
       }
     }

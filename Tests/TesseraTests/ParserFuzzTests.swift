@@ -13,7 +13,7 @@ import Testing
 /// target come from `TESSERA_FUZZ_TRIALS` (default 150; CI's fuzz step runs more), every seed
 /// printed on failure; a crash found becomes a regression test below.
 @Suite struct ParserFuzzTests {
-  static let trials = Int(ProcessInfo.processInfo.environment["TESSERA_FUZZ_TRIALS"] ?? "") ?? 150
+  static let trials = max(50, Int(ProcessInfo.processInfo.environment["TESSERA_FUZZ_TRIALS"] ?? "") ?? 150)
 
   /// `bytes` damaged in 1–4 places, reproducibly for `seed`.
   static func mutate(_ original: [UInt8], seed: UInt64, within range: Range<Int>? = nil) -> [UInt8] {
@@ -55,7 +55,7 @@ import Testing
       } catch {
         errors += 1
         let text = "\(error)"
-        #expect(!text.contains("\n") && !text.isEmpty, "seed \(seed): error is not one line: \(text)")
+        #expect(text.oneLine == text && !text.isEmpty, "seed \(seed): error is not one line: \(text)")
       }
     }
     try Data(original).write(to: URL(fileURLWithPath: file))
@@ -136,7 +136,7 @@ import Testing
     #expect(errors > 0, "\(ok) read, \(errors) refused")
     // Anywhere in the shard: compressed chunks damaged too.
     let (ok2, errors2) = try Self.fuzz(shard, salt: 7) { _ = try ZarrArray.open(path).read(data.box) }
-    #expect(ok2 + errors2 == Self.trials)
+    #expect(ok2 > 0 && errors2 > 0, "\(ok2) read, \(errors2) refused")
   }
 
   /// HDF5 tiles whose position, voxel size, tile and channel are attributes, written with
@@ -153,7 +153,7 @@ import Testing
     for trial in 0..<Self.trials {
       var rng = SplitMix64(seed: 900 + UInt64(trial))
       let file = try HDF5File(path: written.tiles[trial % 2], mode: .readWrite)
-      for name in ["position_um", "voxel_size_um", "tile", "channel"] where rng.next() % 3 == 0 {
+      for name in ["position_um", "voxel_size_um", "tile", "channel", "timepoint"] where rng.next() % 3 == 0 {
         switch rng.next() % 4 {
         case 0: try file.setAttribute(name, of: "ch0", string: "12.5 µm")
         case 1: try file.setAttribute(name, of: "ch0", values: [])
@@ -169,13 +169,14 @@ import Testing
         ok += 1
       } catch {
         errors += 1
-        #expect(!"\(error)".contains("\n"), "trial \(trial): error is not one line: \(error)")
+        #expect("\(error)".oneLine == "\(error)", "trial \(trial): error is not one line: \(error)")
       }
       // Back to the stated values for the next trial.
       try file.setAttribute("position_um", of: "ch0", values: a.statedPositions[trial % 2])
       try file.setAttribute("voxel_size_um", of: "ch0", values: [1, 1])
       try file.setAttribute("tile", of: "ch0", values: [Double(trial % 2)])
       try file.setAttribute("channel", of: "ch0", values: [0])
+      try file.setAttribute("timepoint", of: "ch0", values: [0])
       try file.flush()
     }
     #expect(ok > 0 && errors > 0, "\(ok) opened, \(errors) refused")

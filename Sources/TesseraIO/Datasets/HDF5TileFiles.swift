@@ -43,10 +43,10 @@ public enum HDF5TileFiles {
         /// A whole-number attribute (tile, channel, timepoint), or nil when absent.
         func integer(_ key: String) throws -> Int? {
           guard let values = file.numericAttribute(key, of: name) else { return nil }
-          guard values.count == 1, let v = values.first, v == v.rounded(), abs(v) < Double(Int32.max) else {
+          guard values.count == 1, let v = values.first, v == v.rounded(), v >= 0, v < Double(Int32.max) else {
             throw DatasetError(
               path: path,
-              "\(element): attribute \(key) must be one whole number, got \(values.map { String($0) }.joined(separator: ", "))"
+              "\(element): attribute \(key) must be one whole number ≥ 0, got \(values.map { String($0) }.joined(separator: ", "))"
             )
           }
           return Int(v)

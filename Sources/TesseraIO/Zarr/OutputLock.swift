@@ -4,14 +4,17 @@ import TesseraCore
 /// One writer per output: a lock file beside the output (`.NAME.tessera-lock` in its folder, so
 /// it covers creating, replacing and resuming alike) naming the owner's host, process and start.
 ///
-/// Taken with `link(2)` of a private file (atomic on local filesystems and NFS alike), and
-/// refreshed every minute while held. A lock whose owner is gone is taken over: on the same host
-/// when that process no longer exists (or its pid now belongs to a process started later), from
-/// any host when it has not been refreshed for ``staleAfter`` seconds (its host died, or its job
-/// was killed with `kill -9` elsewhere). Two processes taking over at once both rename their file
-/// into place and re-read it: only the one whose file stayed proceeds.
-public final class OutputLock: @unchecked Sendable {  // `timer` is set once, before it runs
-  /// Seconds without a refresh after which another host's lock is taken over.
+/// Taken with `link(2)` of a private file, which succeeds for one process only (on NFS a lost
+/// reply can report EEXIST for a link that was made: the private file's link count tells), and
+/// refreshed every minute while held. A lock whose owner is gone is taken over: on the same
+/// machine (host name, boot and pid namespace all equal) when that process no longer exists or
+/// its pid now belongs to a process started later; otherwise when the lock has not been
+/// refreshed for ``staleAfter`` seconds (its host died, or its job was killed elsewhere), its age
+/// measured against the filesystem's own clock (a file just created beside it). Taking over moves
+/// the stale file aside under a private name — only one process can move a given file — checks it
+/// is the one judged stale, and then takes the lock with `link(2)` like a fresh one.
+public final class OutputLock: @unchecked Sendable {  // `timer` only changes in init and release()
+  /// Seconds without a refresh after which a lock not provably on this machine is taken over.
   public static let staleAfter: Double = 300
   /// Seconds between refreshes.
   static let refreshEvery: Double = 60
@@ -30,6 +33,10 @@ public final class OutputLock: @unchecked Sendable {  // `timer` is set once, be
     var started: UInt64
     var command: String
     var token: String
+    /// The kernel's boot id and the pid namespace: the pid means this machine's process only
+    /// when both match (a container sharing the host name has its own pids).
+    var boot: String?
+    var pidNamespace: String?
   }
 
   public let path: String
@@ -43,8 +50,8 @@ public final class OutputLock: @unchecked Sendable {  // `timer` is set once, be
   public init(output: String, command: String) throws {
     path = Self.path(for: output)
     let me = Owner(
-      host: ProcessInfo.processInfo.hostName, pid: getpid(), started: Self.startTime(of: getpid()) ?? 0,
-      command: command, token: UUID().uuidString)
+      host: Self.hostName, pid: getpid(), started: Self.startTime(of: getpid()) ?? 0, command: command,
+      token: UUID().uuidString, boot: Self.bootID, pidNamespace: Self.pidNamespace)
     owner = me
     let data = try JSONEncoder().encode(me)
     try ZarrStore.makeDirectory((path as NSString).deletingLastPathComponent)
@@ -54,34 +61,40 @@ public final class OutputLock: @unchecked Sendable {  // `timer` is set once, be
         path: output, "cannot create the lock file \(mine) (\(String(cString: strerror(errno))))", kind: .io)
     }
     defer { unlink(mine) }
-    if link(mine, path) != 0 {
+    func linked() -> Bool {
+      if link(mine, path) == 0 { return true }
+      var status = stat()
+      return errno == EEXIST && stat(mine, &status) == 0 && status.st_nlink == 2
+    }
+    var attempts = 0
+    while !linked() {
       guard errno == EEXIST else {
         throw ZarrError(path: output, "cannot take the lock \(path) (\(String(cString: strerror(errno))))", kind: .io)
       }
-      if let holder = Self.liveHolder(of: path) {
+      attempts += 1
+      let verdict = Self.holder(of: path, now: mine)
+      let unknown = Owner(host: "an unknown host", pid: 0, started: 0, command: "another process", token: "")
+      if let holder = verdict.live ?? (attempts > 3 ? verdict.stale ?? unknown : nil) {
         throw ZarrError(
           path: output,
           "is being written by \(holder.command) (process \(holder.pid) on \(holder.host)); wait for it, or stop it "
-            + "and run again with --resume (a lock of a process that died is taken over, from another host after "
-            + "\(Int(Self.staleAfter / 60)) minutes without a refresh)", kind: .busy)
+            + "and run again with --resume (the lock of a process that died is taken over, from another machine "
+            + "after \(Int(Self.staleAfter / 60)) minutes without a refresh)", kind: .busy)
       }
-      // Stale: take it over, then check nobody else did at the same moment.
-      guard rename(mine, path) == 0 else {
-        throw ZarrError(
-          path: output, "cannot take over the lock \(path) (\(String(cString: strerror(errno))))", kind: .io)
+      // Stale: move that very file aside (one process can), then link like a fresh lock.
+      let aside = path + ".stale.\(me.token)"
+      guard rename(path, aside) == 0 else { continue }  // gone meanwhile: try again
+      if let moved = Self.read(aside), moved.token != verdict.stale?.token {
+        _ = link(aside, path)  // a fresh lock taken meanwhile: put it back
       }
-      guard Self.read(path) == me else {
-        let other = Self.read(path)
-        throw ZarrError(
-          path: output,
-          "was taken over at the same moment by process \(other?.pid ?? 0) on \(other?.host ?? "?"); run again later",
-          kind: .busy)
-      }
+      unlink(aside)
     }
     let timer = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
     timer.schedule(deadline: .now() + Self.refreshEvery, repeating: Self.refreshEvery)
-    let lock = path
-    timer.setEventHandler { _ = utimes(lock, nil) }
+    let (lock, token) = (path, me.token)
+    timer.setEventHandler {
+      if Self.read(lock)?.token == token { _ = utimes(lock, nil) }  // never refresh another's lock
+    }
     timer.resume()
     self.timer = timer
   }
@@ -90,7 +103,7 @@ public final class OutputLock: @unchecked Sendable {  // `timer` is set once, be
   public func release() {
     timer?.cancel()
     timer = nil
-    if Self.read(path) == owner { unlink(path) }
+    if Self.read(path)?.token == owner.token { unlink(path) }
   }
 
   deinit { release() }
@@ -100,26 +113,48 @@ public final class OutputLock: @unchecked Sendable {  // `timer` is set once, be
     return try? JSONDecoder().decode(Owner.self, from: data)
   }
 
-  /// The holder of the lock at `path` if it is alive, nil if the lock is stale (or unreadable
-  /// and older than a refresh: a half-written file of a process that died at once).
-  static func liveHolder(of path: String) -> Owner? {
+  /// The holder of the lock at `path`: `live` if it may still be running, else `stale` (nil
+  /// when the lock has gone). `now` is a file just created beside it: the filesystem's clock.
+  static func holder(of path: String, now: String) -> (live: Owner?, stale: Owner?) {
     var status = stat()
-    guard stat(path, &status) == 0 else { return nil }
-    let age = Date().timeIntervalSince1970 - Double(status.st_mtim.tv_sec)
+    var reference = stat()
+    guard stat(path, &status) == 0 else { return (nil, nil) }
+    let clock = stat(now, &reference) == 0 ? Double(reference.st_mtim.tv_sec) : Date().timeIntervalSince1970
+    let age = clock - Double(status.st_mtim.tv_sec)
     guard let holder = read(path) else {
-      return age < refreshEvery ? Owner(host: "?", pid: 0, started: 0, command: "another process", token: "") : nil
+      // Unreadable (another user's: held) or not a lock of ours (only its age can tell).
+      let unknown = Owner(host: "an unknown host", pid: 0, started: 0, command: "another process", token: "")
+      return access(path, R_OK) != 0 || age < staleAfter ? (unknown, nil) : (nil, unknown)
     }
-    if holder.host == ProcessInfo.processInfo.hostName {
-      guard kill(holder.pid, 0) == 0 || errno == EPERM else { return nil }  // no such process
-      if let started = startTime(of: holder.pid), holder.started != 0, started != holder.started { return nil }
-      return holder
+    let sameMachine =
+      holder.host.caseInsensitiveCompare(hostName) == .orderedSame && holder.boot != nil && holder.boot == bootID
+      && holder.pidNamespace == pidNamespace && holder.pid > 0
+    if sameMachine {
+      guard kill(holder.pid, 0) == 0 || errno == EPERM else { return (nil, holder) }  // no such process
+      if let started = startTime(of: holder.pid), holder.started != 0, started != holder.started {
+        return (nil, holder)
+      }
+      return (holder, nil)
     }
-    return age < staleAfter ? holder : nil
+    return age < staleAfter ? (holder, nil) : (nil, holder)
   }
+
+  /// This machine's name (gethostname: no name resolution).
+  static let hostName: String = {
+    var buffer = [CChar](repeating: 0, count: 256)
+    return gethostname(&buffer, buffer.count) == 0 ? String(nulTerminated: buffer) : "localhost"
+  }()
+
+  /// The kernel's boot id (changes at every boot), if known.
+  static let bootID: String? = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))?
+    .trimmingCharacters(in: .whitespacesAndNewlines)
+
+  /// This process's pid namespace ("pid:[4026531836]"), if known.
+  static let pidNamespace: String? = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/pid")
 
   /// A process's start time in clock ticks since boot (field 22 of /proc/PID/stat), if known.
   static func startTime(of pid: Int32) -> UInt64? {
-    guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+    guard pid > 0, let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
       let close = text.lastIndex(of: ")")
     else { return nil }
     // After "pid (comm)": state is field 3, start time field 22.

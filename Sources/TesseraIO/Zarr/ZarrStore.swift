@@ -33,18 +33,23 @@ public enum ZarrStore {
   ///
   /// - Throws: ``ZarrError`` (I/O) naming the path and the system's reason.
   public static func checkWritable(fileAt path: String) throws {
+    var status = stat()
+    if stat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR {
+      throw ZarrError(path: path, "cannot write here (it is a directory)", kind: .io)
+    }
     var folder = (path as NSString).deletingLastPathComponent
     if folder.isEmpty { folder = "." }
-    var status = stat()
-    while stat(folder, &status) != 0 {
+    var found = stat(folder, &status) == 0
+    while !found {
       let parent = (folder as NSString).deletingLastPathComponent
-      if parent == folder || parent.isEmpty { break }
-      folder = parent
+      folder = parent.isEmpty ? "." : parent
+      found = stat(folder, &status) == 0
+      if !found && (folder == "." || folder == "/") { break }
     }
-    guard (status.st_mode & S_IFMT) == S_IFDIR else {
+    guard found, (status.st_mode & S_IFMT) == S_IFDIR else {
       throw ZarrError(path: path, "cannot write here (\(folder) is not a directory)", kind: .io)
     }
-    let probe = folder + "/.tessera-probe-\(getpid())"
+    let probe = folder + "/.tessera-probe-\(UUID().uuidString)"
     let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
     guard fd >= 0 else {
       throw ZarrError(path: path, "cannot write in \(folder) (\(String(cString: strerror(errno))))", kind: .io)
@@ -73,7 +78,8 @@ public enum ZarrStore {
   /// Writes `bytes` to a temporary file beside `path`, then renames it into place; creates the
   /// parent directory if needed. A failure (disk full) leaves no partial file behind.
   public static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-    let directory = (path as NSString).deletingLastPathComponent
+    let parent = (path as NSString).deletingLastPathComponent
+    let directory = parent.isEmpty ? "." : parent  // a bare file name is in the current folder
     let name = (path as NSString).lastPathComponent
     let tmp = directory + "/.\(name).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
     func attempt() -> Int32 {

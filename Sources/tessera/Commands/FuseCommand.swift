@@ -9,7 +9,9 @@ struct FuseCommand: ParsableCommand {
     discussion: """
       DATASET is a BigStitcher XML, a tile manifest, or HDF5 tile files (as for `tessera info`). Each output \
       channel fuses the views of one input channel; voxels no view covers are 0. The output is written \
-      atomically chunk by chunk; an interrupted run continues with --resume and gives the same bytes.
+      atomically chunk by chunk; an interrupted run continues with --resume and gives the same bytes. One \
+      process writes an output at a time (a lock file beside it; a second writer exits with status 75), and \
+      the free space is checked first (a warning, or a refusal with --strict).
 
       Examples:
         tessera fuse project.xml -o fused.ome.zarr
@@ -110,7 +112,9 @@ struct FuseCommand: ParsableCommand {
     let clock = stageTimes.map { _ in StageClock() }
     options.stageClock = clock
     let job = try FusionJob(dataset: data, options: options)
-    let disk = DiskCheck(needed: job.uncompressedOutputBytes, free: ZarrStore.freeBytes(near: output), output: output)
+    let disk = DiskCheck(
+      needed: job.uncompressedOutputBytes, free: ZarrStore.freeBytes(near: output),
+      existing: options.mode == .new ? 0 : DiskCheck.bytes(under: output), output: output)
     if dryRun {
       print(job.describe() + "\n" + disk.line)
       return
@@ -158,23 +162,41 @@ struct FuseCommand: ParsableCommand {
   }
 }
 
-/// Free space against the output's size, checked before any work.
+/// Free space against the output's size, checked before any work. A resumed or replaced
+/// output's own files count as room (they are kept, or deleted first).
 struct DiskCheck {
   let needed: Int
   let free: (bytes: Int, at: String)?
+  let existing: Int
   let output: String
+
+  /// Bytes of the files under `path` (0 if there are none).
+  static func bytes(under path: String) -> Int {
+    guard let walker = FileManager.default.enumerator(atPath: path) else { return 0 }
+    var total = 0
+    for case let file as String in walker {
+      var status = stat()
+      if lstat(path + "/" + file, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG { total += Int(status.st_size) }
+    }
+    return total
+  }
 
   /// The dry-run and plan line.
   var line: String {
-    let room = free.map { "\(FusionJob.format(bytes: $0.bytes)) free at \($0.at)" } ?? "free space unknown"
+    let room =
+      free.map {
+        "\(FusionJob.format(bytes: $0.bytes)) free at \($0.at)"
+          + (existing > 0 ? " and \(FusionJob.format(bytes: existing)) in the existing output" : "")
+      } ?? "free space unknown"
     return "disk        output ≤ \(FusionJob.format(bytes: needed)) uncompressed (all levels); \(room)"
   }
 
-  /// Set when the filesystem has less free space than the uncompressed output.
+  /// Set when the filesystem has less room than the uncompressed output.
   var warning: String? {
-    guard let free, free.bytes < needed else { return nil }
+    guard let free, free.bytes < needed - existing else { return nil }
     return "\(output): the output takes up to \(FusionJob.format(bytes: needed)) uncompressed and \(free.at) has "
       + "\(FusionJob.format(bytes: free.bytes)) free"
+      + (existing > 0 ? " (and \(FusionJob.format(bytes: existing)) in the existing output)" : "")
   }
 }
 
