@@ -5,6 +5,12 @@
 /// The chunk index of a coordinate is floor division by the chunk shape. Chunks are enumerated in
 /// C order (last axis fastest), and the *linear* index of a chunk is its position in that order.
 public struct ChunkGrid: Hashable, Sendable, CustomStringConvertible {
+  /// Whether `outer` holds whole `inner` blocks: same rank, every extent a positive multiple (the
+  /// rule for Zarr shards of inner chunks).
+  public static func holdsWhole(_ inner: [Int], in outer: [Int]) -> Bool {
+    outer.count == inner.count && zip(outer, inner).allSatisfy { $1 > 0 && $0 > 0 && $0 % $1 == 0 }
+  }
+
   /// The array's extent.
   public let shape: [Int]
   /// The extent of one (interior) chunk; every entry is positive.

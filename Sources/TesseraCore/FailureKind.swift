@@ -46,6 +46,22 @@ extension GeometryError: ClassifiedError {
   public var kind: FailureKind { .data }
 }
 
+/// An option the input cannot satisfy (a channel it lacks, a shard shape that does not hold whole
+/// chunks, a budget too small for the work): names the option, not the input file; a usage error.
+public struct OptionError: ClassifiedError, CustomStringConvertible, Sendable, Equatable {
+  /// The option at fault, as the command line spells it ("--shard").
+  public var option: String
+  public var message: String
+  public var kind: FailureKind { .usage }
+
+  public init(_ option: String, _ message: String) {
+    self.option = option
+    self.message = message
+  }
+
+  public var description: String { "\(option): \(message)".oneLine }
+}
+
 extension String {
   /// The text on one line: line breaks, tabs and other control characters (quoted from a damaged
   /// file, say) escaped as `\n`, `\r`, `\t`, `\u{…}`. Every error Tessera prints is one line.

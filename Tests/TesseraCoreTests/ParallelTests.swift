@@ -45,5 +45,9 @@ import Testing
     #expect(
       FailureKind.usage.rawValue == 64 && FailureKind.data.rawValue == 65 && FailureKind.interrupted.rawValue == 130)
     #expect(FailureKind.of(Known(kind: .busy)) == .busy && FailureKind.busy.rawValue == 75)
+    #expect(
+      FailureKind.of(OptionError("--shard", "x")) == .usage && "\(OptionError("--shard", "a\nb"))" == "--shard: a\\nb")
+    #expect(ChunkGrid.holdsWhole([2, 8], in: [4, 16]) && !ChunkGrid.holdsWhole([2, 8], in: [4, 12]))
+    #expect(!ChunkGrid.holdsWhole([2, 8], in: [4]) && !ChunkGrid.holdsWhole([0, 8], in: [4, 16]))
   }
 }

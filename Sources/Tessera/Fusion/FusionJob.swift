@@ -99,15 +99,14 @@ public final class FusionJob: Sendable {
     }
     let channels = options.channels ?? dataset.channels
     for c in channels where !dataset.channels.contains(c) {
-      throw DatasetError(
-        path: dataset.path, "no channel \(c); the dataset has channels \(dataset.channels)", kind: .usage)
+      throw OptionError("--channels", "no channel \(c); the dataset \(dataset.path) has channels \(dataset.channels)")
     }
     let timepoints = dataset.timepoints
     let selected = dataset.views.enumerated().filter { channels.contains($0.element.channel) }
     guard !selected.isEmpty else { throw DatasetError(path: dataset.path, "no views to fuse") }
     let voxel = options.voxelSize ?? (0..<rank).map { d in selected.map { $0.element.voxelSize[d] }.min()! }
     guard voxel.count == rank, voxel.allSatisfy({ $0 > 0 && $0.isFinite }) else {
-      throw DatasetError(path: dataset.path, "the output voxel size needs \(rank) positive values", kind: .usage)
+      throw OptionError("--voxel-size", "the output voxel size needs \(rank) positive values")
     }
     var lower = [Double](repeating: .infinity, count: rank)
     var upper = [Double](repeating: -.infinity, count: rank)
@@ -121,8 +120,7 @@ public final class FusionJob: Sendable {
     if let bbox = options.bbox {
       guard bbox.lower.count == rank, bbox.upper.count == rank, zip(bbox.lower, bbox.upper).allSatisfy({ $0 < $1 })
       else {
-        throw DatasetError(
-          path: dataset.path, "the bounding box needs \(rank) ranges lo:hi with lo < hi (µm)", kind: .usage)
+        throw OptionError("--bbox", "the bounding box needs \(rank) ranges lo:hi with lo < hi (µm)")
       }
       (lower, upper) = bbox
     }
@@ -134,10 +132,8 @@ public final class FusionJob: Sendable {
     }
     let chunk = zip(options.chunkShape ?? (rank == 3 ? [64, 128, 128] : [1024, 1024]), grid.shape).map { min($0, $1) }
     if let shard = options.shardShape {
-      guard shard.count == rank, zip(shard, chunk).allSatisfy({ $0 > 0 && $0 % $1 == 0 }) else {
-        throw DatasetError(
-          path: dataset.path, "--shard \(shard) must be a multiple of the chunk shape \(chunk) on every axis",
-          kind: .usage)
+      guard ChunkGrid.holdsWhole(chunk, in: shard) else {
+        throw OptionError("--shard", "\(shard) must be a multiple of the chunk shape \(chunk) on every axis")
       }
     }
     let width =
@@ -195,11 +191,11 @@ public final class FusionJob: Sendable {
     cacheBudget = cache(options.memoryBytes - inFlight - overhead - pyramidBytes)
     guard cacheBudget >= needed else {
       let minimum = inFlight + overhead + Int(Double(needed) * Self.cacheSlack)
-      throw DatasetError(
-        path: dataset.path,
-        "a memory budget of \(Self.format(bytes: options.memoryBytes)) cannot hold \(options.threads) chunks in flight "
+      throw OptionError(
+        "--memory",
+        "a budget of \(Self.format(bytes: options.memoryBytes)) cannot hold \(options.threads) chunks in flight "
           + "and the input blocks they read; give --memory \(Self.format(bytes: minimum)) or more, "
-          + "or fewer --threads / smaller --chunks", kind: .usage)
+          + "or fewer --threads / smaller --chunks")
     }
   }
 

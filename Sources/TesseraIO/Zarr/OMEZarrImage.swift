@@ -97,7 +97,7 @@ public struct OMEZarrImageSpec: Sendable, Hashable {
     }
     if let shardShape {
       guard format == .v3 else { throw ZarrError(path: path, "sharding needs Zarr v3 (--zarr-format 3)") }
-      guard shardShape.count == n, zip(shardShape, chunkShape).allSatisfy({ $1 > 0 && $0 % $1 == 0 }) else {
+      guard ChunkGrid.holdsWhole(chunkShape, in: shardShape) else {
         throw ZarrError(path: path, "shard shape \(shardShape) must be a multiple of the chunk shape \(chunkShape)")
       }
     }

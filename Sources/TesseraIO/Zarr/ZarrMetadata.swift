@@ -98,7 +98,7 @@ public struct ZarrArrayMetadata: Hashable, Sendable {
     }
     if let inner = innerChunkShape {
       guard format == .v3 else { throw ZarrError(path: path, "sharding needs Zarr v3") }
-      guard inner.count == n, zip(chunkShape, inner).allSatisfy({ $1 > 0 && $0 % $1 == 0 }) else {
+      guard ChunkGrid.holdsWhole(inner, in: chunkShape) else {
         throw ZarrError(path: path, "inner chunk shape \(inner) must divide the shard shape \(chunkShape)")
       }
     }
