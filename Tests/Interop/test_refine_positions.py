@@ -20,8 +20,12 @@ def test_bdv_project_is_refined_and_written_back(tmp_path, run_tessera):
                 "--channels", 2, "--voxel-size", "2.0,0.5,0.5", "--overlap", 0.25, "--jitter", 4, "--seed", 31)
     xml = tmp_path / "p" / "dataset.xml"
     out = tmp_path / "refined.xml"
-    r = run_tessera("refine-positions", xml, "-o", out, "--report", tmp_path / "links.json", "--quiet")
+    r = run_tessera("refine-positions", xml, "-o", out, "--report", tmp_path / "links.json")
     assert "links accepted" in r.stdout
+    # Off a terminal, progress is whole lines (a log gets no carriage returns), ending with the total.
+    assert "\r" not in r.stderr and r.stderr.endswith("\n"), repr(r.stderr)
+    progress = [line for line in r.stderr.splitlines() if line.startswith("pairs ")]
+    assert progress and progress[-1].split()[1].split("/")[0] == progress[-1].split()[1].split("/")[1], r.stderr
     report = json.loads((tmp_path / "links.json").read_text())
     assert report["accepted"] >= 7 and report["rmsResidualVoxels"] < 0.5
     assert all({"tiles", "overlapVoxels", "accepted"} <= set(link) for link in report["links"])
