@@ -21,7 +21,8 @@ import Testing
 
   /// Crashes the parser fuzzing found (`ParserFuzzTests`), now one-line errors: an empty (or
   /// element-less) BigDataViewer XML trapped in Foundation's XMLDocument; a tile attribute of
-  /// 1e19, NaN or ∞ trapped converting to Int; a value with a line break broke the one-line error.
+  /// 1e19, NaN or ∞ trapped converting to Int; a value with a line break broke the one-line error;
+  /// an HDF5 extent beyond Int trapped.
   @Test func fuzzFindings() throws {
     let dir = TemporaryDirectory()
     let empty = try Self.writeXML(dir, "", "empty.xml")
@@ -37,6 +38,16 @@ import Testing
       expectError(["tile_000.h5", "dataset ch0", "attribute tile must be one whole number ≥ 0"]) {
         _ = try DatasetLoader.open(written.tiles)
       }
+    }
+    // A dataspace claiming an extent beyond Int (found by Benchmarks/fuzz/hdf5_bytes.py) trapped
+    // converting and multiplying sizes: the first 12, 16 dims pair of the header patched.
+    var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: written.tiles[1])))
+    let dims = [UInt8]([12, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0])
+    let at = try #require((0..<(bytes.count - 16)).first { Array(bytes[$0..<($0 + 16)]) == dims })
+    bytes.replaceSubrange(at..<(at + 8), with: [0x0C, 0, 0, 0, 0, 0, 0, 0x6C])
+    try Data(bytes).write(to: URL(fileURLWithPath: written.tiles[1]))
+    expectError(["tile_001.h5", "ch0", "too large to address; the file is damaged"]) {
+      _ = try DatasetLoader.open([written.tiles[1]])
     }
     let xml = try Self.project(dir)
     let broken = try Self.writeXML(

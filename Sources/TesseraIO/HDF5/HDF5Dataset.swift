@@ -57,7 +57,8 @@ public final class HDF5Dataset: @unchecked Sendable {
         info.failure = "reading its shape failed" + (HDF5Library.lastErrorMessage().map { ": \($0)" } ?? "")
         return info
       }
-      info.shape = dims.map { Int($0) }
+      // A damaged dataspace can claim extents beyond Int: refused below as too large.
+      info.shape = dims.map { Int(exactly: $0) ?? -1 }
       let type = H5Dget_type(d)
       guard type >= 0 else {
         info.failure = "reading its element type failed" + (HDF5Library.lastErrorMessage().map { ": \($0)" } ?? "")
@@ -78,13 +79,20 @@ public final class HDF5Dataset: @unchecked Sendable {
           info.failure = "reading its chunk shape failed" + (HDF5Library.lastErrorMessage().map { ": \($0)" } ?? "")
           return info
         }
-        info.chunks = c.map { Int($0) }
+        info.chunks = c.map { Int(exactly: $0) ?? -1 }
       }
       // Contiguous, allocated, in this file (no external storage): a plain C array at an offset.
       if H5Pget_layout(dcpl) == H5D_CONTIGUOUS, H5Pget_external_count(dcpl) == 0, H5Pget_nfilters(dcpl) == 0 {
-        let offset = H5Dget_offset(d)
-        let bytes = Int(H5Tget_size(type)) * info.shape.reduce(1, *)
-        if offset != haddr_t.max, Int(H5Dget_storage_size(d)) == bytes { info.contiguousOffset = Int(offset) }
+        // Every count checked: a damaged header can claim sizes that overflow.
+        let bytes = info.shape.reduce(Int(exactly: H5Tget_size(type)) ?? -1) { total, n in
+          let (product, overflow) = total.multipliedReportingOverflow(by: n)
+          return total < 0 || n < 0 || overflow ? -1 : product
+        }
+        if bytes >= 0, let offset = Int(exactly: H5Dget_offset(d)), offset != Int(exactly: haddr_t.max),
+          Int(exactly: H5Dget_storage_size(d)) == bytes
+        {
+          info.contiguousOffset = offset
+        }
       }
       for i in 0..<max(0, H5Pget_nfilters(dcpl)) {
         var flags: UInt32 = 0
