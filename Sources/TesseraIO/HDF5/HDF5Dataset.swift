@@ -54,14 +54,14 @@ public final class HDF5Dataset: @unchecked Sendable {
       let rank = Int(H5Sget_simple_extent_ndims(space))
       var dims = [hsize_t](repeating: 0, count: max(rank, 0))
       guard space >= 0, rank >= 0, H5Sget_simple_extent_dims(space, &dims, nil) >= 0 else {
-        info.failure = "reading its shape failed" + (HDF5Library.lastErrorMessage().map { ": \($0)" } ?? "")
+        info.failure = "reading its shape failed\(HDF5Library.reason)"
         return info
       }
       // A damaged dataspace can claim extents beyond Int: refused below as too large.
       info.shape = dims.map { Int(exactly: $0) ?? -1 }
       let type = H5Dget_type(d)
       guard type >= 0 else {
-        info.failure = "reading its element type failed" + (HDF5Library.lastErrorMessage().map { ": \($0)" } ?? "")
+        info.failure = "reading its element type failed\(HDF5Library.reason)"
         return info
       }
       defer { _ = H5Tclose(type) }
@@ -69,14 +69,14 @@ public final class HDF5Dataset: @unchecked Sendable {
       info.littleEndian = H5Tget_size(type) == 1 || H5Tget_order(type) == H5T_ORDER_LE
       let dcpl = H5Dget_create_plist(d)
       guard dcpl >= 0 else {
-        info.failure = "reading its storage layout failed" + (HDF5Library.lastErrorMessage().map { ": \($0)" } ?? "")
+        info.failure = "reading its storage layout failed\(HDF5Library.reason)"
         return info
       }
       defer { _ = H5Pclose(dcpl) }
       if H5Pget_layout(dcpl) == H5D_CHUNKED, rank > 0 {
         var c = [hsize_t](repeating: 0, count: rank)
         guard H5Pget_chunk(dcpl, Int32(rank), &c) >= 0 else {
-          info.failure = "reading its chunk shape failed" + (HDF5Library.lastErrorMessage().map { ": \($0)" } ?? "")
+          info.failure = "reading its chunk shape failed\(HDF5Library.reason)"
           return info
         }
         info.chunks = c.map { Int(exactly: $0) ?? -1 }
@@ -102,7 +102,7 @@ public final class HDF5Dataset: @unchecked Sendable {
         var config: UInt32 = 0
         let fid = H5Pget_filter2(dcpl, UInt32(i), &flags, &count, &values, 64, &nameBuffer, &config)
         guard fid >= 0 else {
-          info.failure = "reading its filters failed" + (HDF5Library.lastErrorMessage().map { ": \($0)" } ?? "")
+          info.failure = "reading its filters failed\(HDF5Library.reason)"
           return info
         }
         info.filters.append(HDF5Filter(id: fid, values: Array(values.prefix(count))))

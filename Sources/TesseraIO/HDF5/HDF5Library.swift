@@ -49,9 +49,11 @@ enum HDF5Library {
     _ status: S, _ step: String, path: String, object: String = "", kind: FailureKind = .data
   ) throws(HDF5Error) -> S {
     guard status < 0 else { return status }
-    let reason = lastErrorMessage().map { ": \($0)" } ?? ""
     throw HDF5Error(path: path, object: object, message: "\(step) failed\(reason)", kind: kind)
   }
+
+  /// ": <HDF5's innermost message>", or "" when its error stack is empty (call under the lock).
+  static var reason: String { lastErrorMessage().map { ": \($0)" } ?? "" }
 
   /// The innermost message on the current thread's HDF5 error stack, if any (call under the lock).
   static func lastErrorMessage() -> String? {

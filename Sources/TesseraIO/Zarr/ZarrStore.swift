@@ -37,16 +37,8 @@ public enum ZarrStore {
     if stat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR {
       throw ZarrError(path: path, "cannot write here (it is a directory)", kind: .io)
     }
-    var folder = (path as NSString).deletingLastPathComponent
-    if folder.isEmpty { folder = "." }
-    var found = stat(folder, &status) == 0
-    while !found {
-      let parent = (folder as NSString).deletingLastPathComponent
-      folder = parent.isEmpty ? "." : parent
-      found = stat(folder, &status) == 0
-      if !found && (folder == "." || folder == "/") { break }
-    }
-    guard found, (status.st_mode & S_IFMT) == S_IFDIR else {
+    let folder = nearestExisting(folderOf: path)
+    guard stat(folder, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR else {
       throw ZarrError(path: path, "cannot write here (\(folder) is not a directory)", kind: .io)
     }
     let probe = folder + "/.tessera-probe-\(UUID().uuidString)"
@@ -62,17 +54,22 @@ public enum ZarrStore {
   /// exist yet) would be created on — that of its nearest existing ancestor — and that ancestor;
   /// nil if none can be examined.
   public static func freeBytes(near path: String) -> (bytes: Int, at: String)? {
-    var p = path.isEmpty ? "." : path
-    while true {
-      var info = statvfs()
-      if statvfs(p, &info) == 0 {
-        let (bytes, overflow) = Int(clamping: info.f_bavail).multipliedReportingOverflow(by: Int(info.f_frsize))
-        return (overflow ? Int.max : bytes, p)
-      }
-      let parent = (p as NSString).deletingLastPathComponent
-      if parent == p || parent.isEmpty { return p.hasPrefix("/") ? nil : freeBytes(near: ".") }
-      p = parent
+    let folder = nearestExisting(folderOf: path + "/.")
+    var info = statvfs()
+    guard statvfs(folder, &info) == 0 else { return nil }
+    let (bytes, overflow) = Int(clamping: info.f_bavail).multipliedReportingOverflow(by: Int(info.f_frsize))
+    return (overflow ? Int.max : bytes, folder)
+  }
+
+  /// The nearest existing ancestor of the file `path` would be ("." for a relative path with
+  /// none; it may be a file where a folder should be, which the caller reports).
+  static func nearestExisting(folderOf path: String) -> String {
+    var folder = (path as NSString).deletingLastPathComponent
+    var status = stat()
+    while !folder.isEmpty, folder != "/", stat(folder, &status) != 0 {
+      folder = (folder as NSString).deletingLastPathComponent
     }
+    return folder.isEmpty ? "." : folder
   }
 
   /// Writes `bytes` to a temporary file beside `path`, then renames it into place; creates the

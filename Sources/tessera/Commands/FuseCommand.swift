@@ -221,39 +221,25 @@ func parseBytes(_ text: String) throws -> Int {
   return Int(v * factor)
 }
 
-/// A progress bar on a terminal, a line every 10 s otherwise, nothing with --quiet.
-final class ProgressReporter: @unchecked Sendable {
-  let quiet: Bool
-  let terminal = isatty(STDERR_FILENO) != 0
-  private let lock = NSLock()
-  private var lastLine = 0.0
-  private var drew = false
+/// Fusion progress: a bar on a terminal, a line every 10 s otherwise, nothing with --quiet.
+final class ProgressReporter: Sendable {
+  let line: ProgressLine
 
-  init(quiet: Bool) { self.quiet = quiet }
+  init(quiet: Bool) { line = ProgressLine(quiet: quiet) }
 
   func report(_ p: FusionProgress) {
-    guard !quiet else { return }
-    lock.withLock {
-      let fraction = p.total > 0 ? Double(p.done) / Double(p.total) : 1
-      let rate = Double(p.voxels) / max(p.elapsed, 1e-9) / 1e6
-      let eta = p.done > 0 ? p.elapsed * Double(p.total - p.done) / Double(p.done) : 0
-      let text = String(
-        format: "%d/%d chunks  %.1f Mvoxel/s  %.0f s elapsed  ETA %.0f s", p.done, p.total, rate, p.elapsed, eta)
-      if terminal {
-        let width = 30
-        let filled = Int(fraction * Double(width))
-        let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-        FileHandle.standardError.write(
-          Data("\r\(p.phase) [\(bar)] \(String(format: "%3.0f", fraction * 100))%  \(text)\u{1B}[K".utf8))
-        drew = true
-      } else if p.elapsed - lastLine >= 10 || p.done == p.total {
-        lastLine = p.elapsed
-        FileHandle.standardError.write(Data("\(p.phase): \(text)\n".utf8))
-      }
-    }
+    let fraction = p.total > 0 ? Double(p.done) / Double(p.total) : 1
+    let rate = Double(p.voxels) / max(p.elapsed, 1e-9) / 1e6
+    let eta = p.done > 0 ? p.elapsed * Double(p.total - p.done) / Double(p.done) : 0
+    let text = String(
+      format: "%d/%d chunks  %.1f Mvoxel/s  %.0f s elapsed  ETA %.0f s", p.done, p.total, rate, p.elapsed, eta)
+    let width = 30
+    let filled = Int(fraction * Double(width))
+    let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+    line.show(
+      terminal: "\(p.phase) [\(bar)] \(String(format: "%3.0f", fraction * 100))%  \(text)", log: "\(p.phase): \(text)",
+      last: p.done == p.total)
   }
 
-  func finish() {
-    lock.withLock { if drew { FileHandle.standardError.write(Data("\n".utf8)) } }
-  }
+  func finish() { line.finish() }
 }

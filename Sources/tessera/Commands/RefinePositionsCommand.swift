@@ -127,9 +127,11 @@ struct RefinePositionsCommand: ParsableCommand {
     clock?.add(.plan, seconds: Date().timeIntervalSince(start))
     let refined: Dataset
     let result: RegistrationReport
-    let progress = PairProgress(quiet: quiet)
+    let progress = ProgressLine(quiet: quiet)
     do {
-      (refined, result) = try RefinePositions.run(data, options: options) { progress.report($0, $1) }
+      (refined, result) = try RefinePositions.run(data, options: options) { done, total in
+        progress.show(terminal: "pairs \(done)/\(total)", log: "pairs \(done)/\(total)", last: done == total)
+      }
     } catch {
       progress.finish()  // the progress line ends first
       throw error
@@ -159,41 +161,6 @@ struct RefinePositionsCommand: ParsableCommand {
       print(
         "tiles resting on weak links only (uncertainty above \(options.weakUncertainty) voxel): "
           + result.weaklyLinkedTiles.map(String.init).joined(separator: ", "))
-    }
-  }
-}
-
-/// Registration progress: one line redrawn on a terminal; elsewhere (a log, a batch job's output)
-/// a line every 10 s and the last one, each ending with a newline.
-final class PairProgress: @unchecked Sendable {  // state only touched under `lock`
-  let quiet: Bool
-  let terminal = isatty(STDERR_FILENO) != 0
-  private let lock = NSLock()
-  private let start = Date()
-  private var lastLine = -Double.infinity
-  private var drew = false
-
-  init(quiet: Bool) { self.quiet = quiet }
-
-  func report(_ done: Int, _ total: Int) {
-    guard !quiet else { return }
-    lock.withLock {
-      if terminal {
-        FileHandle.standardError.write(Data("\rpairs \(done)/\(total)\u{1B}[K".utf8))
-        drew = true
-      } else {
-        let elapsed = Date().timeIntervalSince(start)
-        guard elapsed - lastLine >= 10 || done == total else { return }
-        lastLine = elapsed
-        FileHandle.standardError.write(Data("pairs \(done)/\(total)\n".utf8))
-      }
-    }
-  }
-
-  func finish() {
-    lock.withLock {
-      if drew { FileHandle.standardError.write(Data("\n".utf8)) }
-      drew = false
     }
   }
 }
