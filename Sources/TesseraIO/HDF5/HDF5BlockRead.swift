@@ -188,18 +188,26 @@ extension HDF5Dataset {
       let count = Int(index.addresses[last]) + Int(index.sizes[last]) - start
       let encoded = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 64)
       defer { encoded.deallocate() }
-      let decoded = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkBytes, alignment: 64)
-      defer { decoded.deallocate() }
       try self.preadFully(descriptor, encoded.baseAddress!, count, start, what: "chunk data")
+      // A chunk that is exactly `box` (the cache reads one block per chunk) inflates straight into
+      // the output; others go through one scratch chunk and are copied in.
+      var scratch: UnsafeMutableRawBufferPointer? = nil
+      defer { scratch?.deallocate() }
       for k in run.start..<run.end {
         let l = linearChunks[k]
         let from = Int(index.addresses[l]) - start
-        let raw = RawChunk(
-          bytes: Array(UnsafeRawBufferPointer(rebasing: encoded[from..<from + Int(index.sizes[l])])),
-          filterMask: index.masks[l])
-        try self.decode(raw, into: decoded)
+        let bytes = UnsafeRawBufferPointer(rebasing: encoded[from..<from + Int(index.sizes[l])])
+        let cb = chunkBox(l)
+        if cb == box {
+          let whole = UnsafeMutableRawBufferPointer(start: destination.pointer, count: chunkBytes)
+          try self.decode(bytes, filterMask: index.masks[l], into: whole)
+          continue
+        }
+        let decoded = scratch ?? UnsafeMutableRawBufferPointer.allocate(byteCount: chunkBytes, alignment: 64)
+        scratch = decoded
+        try self.decode(bytes, filterMask: index.masks[l], into: decoded)
         RawCopy.copy(
-          elementSize: elementSize, from: decoded.baseAddress!, sourceBox: chunkBox(l), to: destination.pointer,
+          elementSize: elementSize, from: decoded.baseAddress!, sourceBox: cb, to: destination.pointer,
           destinationBox: box)
       }
     }

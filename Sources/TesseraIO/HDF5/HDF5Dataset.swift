@@ -251,8 +251,20 @@ public final class HDF5Dataset: @unchecked Sendable {
   /// without intermediate copies: deflate alone inflates straight into `output`, shuffle + deflate
   /// un-shuffles from one scratch buffer into it.
   public func decode(_ chunk: RawChunk, into output: UnsafeMutableRawBufferPointer) throws(HDF5Error) {
+    var failure: HDF5Error? = nil
+    chunk.bytes.withUnsafeBytes { bytes in
+      do throws(HDF5Error) { try decode(bytes, filterMask: chunk.filterMask, into: output) } catch { failure = error }
+    }
+    if let failure { throw failure }
+  }
+
+  /// ``decode(_:into:)`` of the encoded bytes `bytes` with filter mask `filterMask`, read in
+  /// place (the caller's read buffer, no copy).
+  func decode(
+    _ bytes: UnsafeRawBufferPointer, filterMask: UInt32, into output: UnsafeMutableRawBufferPointer
+  ) throws(HDF5Error) {
     do {
-      try decodeSteps(chunk, into: output)
+      try decodeSteps(bytes, filterMask: filterMask, into: output)
     } catch let error as HDF5Error {
       throw error
     } catch {
@@ -261,23 +273,25 @@ public final class HDF5Dataset: @unchecked Sendable {
   }
 
   /// ``decode(_:into:)``, throwing `CodecError` for a stream that does not inflate.
-  private func decodeSteps(_ chunk: RawChunk, into output: UnsafeMutableRawBufferPointer) throws {
-    let steps = filters.indices.reversed().filter { chunk.filterMask & (1 << UInt32($0)) == 0 }.map { filters[$0].id }
+  private func decodeSteps(
+    _ bytes: UnsafeRawBufferPointer, filterMask: UInt32, into output: UnsafeMutableRawBufferPointer
+  ) throws {
+    let steps = filters.indices.reversed().filter { filterMask & (1 << UInt32($0)) == 0 }.map { filters[$0].id }
     // `DeflateCodec.inflate`: libdeflate, with zlib as the fallback.
     if steps == [HDF5Filter.deflateID] {
-      let n = try chunk.bytes.withUnsafeBytes { try DeflateCodec.inflate($0, into: output, codec: "deflate") }
+      let n = try DeflateCodec.inflate(bytes, into: output, codec: "deflate")
       try checkDecodedSize(n, output.count)
       return
     }
     if steps == [HDF5Filter.deflateID, HDF5Filter.shuffleID] {
-      let shuffled = try chunk.bytes.withUnsafeBytes { src in
-        try [UInt8].written(capacity: output.count) { try DeflateCodec.inflate(src, into: $0, codec: "deflate") }
+      let shuffled = try [UInt8].written(capacity: output.count) {
+        try DeflateCodec.inflate(bytes, into: $0, codec: "deflate")
       }
       try checkDecodedSize(shuffled.count, output.count)
       shuffled.withUnsafeBytes { Self.unshuffle($0, elementSize: elementType.byteCount, into: output) }
       return
     }
-    var data = chunk.bytes
+    var data = Array(bytes)
     for id in steps {
       switch id {
       case HDF5Filter.deflateID:

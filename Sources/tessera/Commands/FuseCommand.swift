@@ -1,4 +1,5 @@
 import ArgumentParser
+import CMalloc
 import Foundation
 import Tessera
 
@@ -83,6 +84,11 @@ struct FuseCommand: ParsableCommand {
 
   func run() throws {
     let started = ContinuousClock.now
+    // glibc maps blocks over its moving threshold afresh and returns freed memory at the heap's
+    // top beyond 2× that, so decoded input blocks and output chunks (0.5–2 MiB) keep paying page
+    // faults. Kept in the heap up to 4 MiB, trimmed beyond 64 MiB: 20k instead of 31k page faults
+    // and 3–5 % less wall time on the 3×3 gzip case, peak memory +6 % (98 → 105 MiB).
+    _ = tessera_keep_heap(4 << 20, 64 << 20)
     Interruption.install()  // SIGINT/SIGTERM: stop at a chunk boundary, resumable
     let (data, warnings) = try DatasetLoader.open(dataset)
     for w in warnings where !quiet { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
