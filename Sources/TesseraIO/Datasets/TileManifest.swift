@@ -296,12 +296,3 @@ func checkSameRank(_ views: [View], _ path: String) throws {
       "is \(other.rank)-D but \(first.name) is \(first.rank)-D; all views of a dataset must have the same rank")
   }
 }
-
-/// Writes files so that a reader never sees a half-written one (manifests, BDV XML, reports): the
-/// Zarr writer's atomic write (a temporary name in the same directory, then rename), whose
-/// failures name the system's reason and are I/O errors.
-public enum AtomicFile {
-  public static func write(_ data: Data, to path: String) throws {
-    try ZarrStore.writeAtomically([UInt8](data), to: path)
-  }
-}

@@ -1,60 +1,81 @@
 import Foundation
 import TesseraCore
 
-/// A Zarr v2 or v3 array on the local filesystem: chunk (or shard) reads and writes.
+/// A Zarr v2 or v3 array in a ``Store`` (a folder, usually): chunk (or shard) reads and writes.
 ///
 /// The unit of writing is one *block*: a chunk, or for a sharded v3 array a whole shard. Each
-/// block has exactly one writer, which encodes it on its own thread (no locks) and stores it
-/// atomically (temporary file, then rename), so a reader or a resumed run never sees half a
-/// chunk. Blocks entirely equal to the fill value are not stored (and a stale copy is removed);
-/// inside a shard, such inner chunks get the empty marker.
+/// block has exactly one writer, which encodes it on its own thread (no locks) through the
+/// array's codec chain (prepared once, from the metadata) and stores it whole, so a reader or a
+/// resumed run never sees half a chunk. Blocks entirely equal to the fill value are not stored
+/// (and a stale copy is removed); inside a shard, such inner chunks get the empty marker.
 public final class ZarrArray: Sendable {
-  /// The array's directory.
+  /// Where the array is, for messages (its folder).
   public let path: String
+  /// Where its keys live.
+  public let store: any Store
   public let metadata: ZarrArrayMetadata
   /// The grid of stored blocks (chunks, or shards).
   public let grid: ChunkGrid
+  /// One element of the fill value, as stored.
+  let fillBytes: [UInt8]
 
-  init(path: String, metadata: ZarrArrayMetadata) throws {
+  init(store: any Store, metadata: ZarrArrayMetadata) throws {
+    self.path = store.location(of: "")
     try metadata.validate(path)
-    self.path = path
+    self.store = store
     self.metadata = metadata
     self.grid = try ChunkGrid(shape: metadata.shape, chunkShape: metadata.chunkShape)
+    self.fillBytes = Self.fillBytes(metadata.fillValue, metadata.dataType)
   }
 
-  /// Creates an array: its directory, ancestors' group metadata are the caller's business
-  /// (``ZarrGroup``); writes `.zarray` (v2) or `zarr.json` (v3) with `attributes`.
+  /// Creates an array: writes `.zarray` (v2) or `zarr.json` (v3) with `attributes` at the
+  /// store's root; the groups above it are the caller's business (``ZarrGroup``).
   ///
-  /// - Throws: ``ZarrError`` for inconsistent metadata or an unwritable directory.
+  /// - Throws: ``ZarrError`` for inconsistent metadata or an unwritable store.
   public static func create(
-    at path: String, metadata: ZarrArrayMetadata, attributes: [String: Any] = [:]
+    in store: any Store, metadata: ZarrArrayMetadata, attributes: [String: Any] = [:]
   ) throws -> ZarrArray {
-    let array = try ZarrArray(path: path, metadata: metadata)
-    try ZarrStore.makeDirectory(path)
+    let array = try ZarrArray(store: store, metadata: metadata)
     switch metadata.format {
     case .v2:
-      try ZarrStore.writeJSON(metadata.zarrayJSON(), to: path + "/.zarray")
-      if !attributes.isEmpty { try ZarrStore.writeJSON(attributes, to: path + "/.zattrs") }
+      try store.set(".zarray", ZarrStore.jsonBytes(metadata.zarrayJSON()))
+      if !attributes.isEmpty { try store.set(".zattrs", ZarrStore.jsonBytes(attributes)) }
     case .v3:
       var json = metadata.zarrJSON()
       json["attributes"] = attributes
-      try ZarrStore.writeJSON(json, to: path + "/zarr.json")
+      try store.set("zarr.json", ZarrStore.jsonBytes(json))
     }
     return array
   }
 
-  /// Opens an existing v2 or v3 array (whichever metadata file is present).
+  /// Creates an array in the folder `path` (see ``create(in:metadata:attributes:)``).
+  public static func create(
+    at path: String, metadata: ZarrArrayMetadata, attributes: [String: Any] = [:]
+  ) throws -> ZarrArray {
+    _ = try ZarrArray(store: FileStore(root: path), metadata: metadata)  // validate before creating folders
+    try ZarrStore.makeDirectory(path)
+    return try create(in: FileStore(root: path), metadata: metadata, attributes: attributes)
+  }
+
+  /// Opens an existing v2 or v3 array (whichever metadata is present).
   ///
-  /// - Throws: ``ZarrError`` when there is no array at `path` or its metadata is not supported.
-  public static func open(_ path: String) throws -> ZarrArray {
-    if FileManager.default.fileExists(atPath: path + "/zarr.json") {
-      return try ZarrArray(path: path, metadata: .fromZarrJSON(ZarrStore.readJSON(path + "/zarr.json"), path: path))
+  /// - Throws: ``ZarrError`` when there is no array or its metadata is not supported.
+  public static func open(in store: any Store) throws -> ZarrArray {
+    let path = store.location(of: "")
+    if let json = try store.get("zarr.json") {
+      let file = store.location(of: "zarr.json")
+      return try ZarrArray(
+        store: store, metadata: .fromZarrJSON(ZarrStore.jsonObject(json, path: file), path: path))
     }
-    if FileManager.default.fileExists(atPath: path + "/.zarray") {
-      return try ZarrArray(path: path, metadata: .fromZarray(ZarrStore.readJSON(path + "/.zarray"), path: path))
+    if let json = try store.get(".zarray") {
+      let file = store.location(of: ".zarray")
+      return try ZarrArray(store: store, metadata: .fromZarray(ZarrStore.jsonObject(json, path: file), path: path))
     }
     throw ZarrError(path: path, "no Zarr array here (neither zarr.json nor .zarray)")
   }
+
+  /// Opens the array in the folder `path`.
+  public static func open(_ path: String) throws -> ZarrArray { try open(in: FileStore(root: path)) }
 
   public var rank: Int { metadata.shape.count }
   var elementSize: Int { metadata.dataType.byteCount }
@@ -71,17 +92,16 @@ public final class ZarrArray: Sendable {
   }
 
   /// The file of block `index`.
-  public func file(of index: [Int]) -> String { path + "/" + key(of: index) }
+  public func file(of index: [Int]) -> String { store.location(of: key(of: index)) }
 
   /// True if block `index` is stored.
-  public func hasBlock(_ index: [Int]) -> Bool { FileManager.default.fileExists(atPath: file(of: index)) }
+  public func hasBlock(_ index: [Int]) -> Bool { store.contains(key(of: index)) }
 
-  /// The fill value's bytes for one element.
-  var fillBytes: [UInt8] {
-    var one = AnyVolumeBuffer(elementType: metadata.dataType, box: Box(shape: [1]))
-    let f = metadata.fillValue
+  /// One element of `fill` as `type` stores it.
+  static func fillBytes(_ f: Double, _ type: ElementType) -> [UInt8] {
+    var one = AnyVolumeBuffer(elementType: type, box: Box(shape: [1]))
     one.withUnsafeMutableBytes { b in
-      switch metadata.dataType {
+      switch type {
       case .float32: b.storeBytes(of: Float(f), as: Float.self)
       case .float64: b.storeBytes(of: f, as: Double.self)
       case .uint8: b.storeBytes(of: UInt8(clamping: f), as: UInt8.self)
@@ -95,30 +115,8 @@ public final class ZarrArray: Sendable {
     return one.withUnsafeBytes { Array($0) }
   }
 
-  /// `count` elements of the fill value.
-  func filled(_ count: Int) -> [UInt8] {
-    let one = fillBytes
-    if one.allSatisfy({ $0 == 0 }) { return [UInt8](repeating: 0, count: count * one.count) }
-    var out = [UInt8]()
-    out.reserveCapacity(count * one.count)
-    for _ in 0..<count { out += one }
-    return out
-  }
-
-  /// True if every element of `bytes` equals the fill value (bitwise).
-  func isFill(_ bytes: UnsafeRawBufferPointer) -> Bool {
-    let one = fillBytes
-    if one.allSatisfy({ $0 == 0 }) {
-      // Word-wise scan for zero.
-      let words = bytes.count / 8
-      let w = bytes.baseAddress!
-      for i in 0..<words where w.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self) != 0 { return false }
-      for i in (words * 8)..<bytes.count where bytes[i] != 0 { return false }
-      return true
-    }
-    for i in 0..<bytes.count where bytes[i] != one[i % one.count] { return false }
-    return true
-  }
+  /// What the codecs are told about a stored chunk of `shape`.
+  func spec(_ shape: [Int]) -> ZarrChunkSpec { metadata.chunkSpec(shape: shape, fill: fillBytes) }
 
   // MARK: Writing
 
@@ -139,35 +137,49 @@ public final class ZarrArray: Sendable {
   /// a stale file is removed).
   @discardableResult
   public func writeBlock(_ index: [Int], produce: (Box) throws -> AnyVolumeBuffer?) throws -> Bool {
+    let full = grid.fullBox(ofChunk: index)
     let encoded: [UInt8]?
-    if let inner = metadata.innerChunkShape {
-      encoded = try encodeShard(grid.fullBox(ofChunk: index), inner: inner, produce: produce)
+    if let sharding = metadata.codecs.sharding {
+      // Inner chunks wholly outside the array stay empty (``pieces(ofBlock:)`` lists the others).
+      encoded = try sharding.encodeShard(full) { innerBox in
+        let clipped = innerBox.intersection(grid.bounds)
+        guard !clipped.isEmpty, let data = try produce(clipped) else { return nil }
+        return try encodePiece(data, full: innerBox, codecs: sharding.inner)
+      }
     } else {
-      let full = grid.fullBox(ofChunk: index)
-      if let data = try produce(grid.box(ofChunk: index)) {
-        if data.box == full {  // an interior chunk: encode in place
-          encoded = try data.withUnsafeBytes { b in isFill(b) ? nil : try encodeChunk(b) }
-        } else {
-          let block = padded(data, to: full)
-          encoded = try block.withUnsafeBytes { b in isFill(b) ? nil : try encodeChunk(b) }
-        }
-      } else {
-        encoded = nil
+      encoded = try produce(grid.box(ofChunk: index)).flatMap {
+        try encodePiece($0, full: full, codecs: metadata.codecs)
       }
     }
-    let target = file(of: index)
+    let key = key(of: index)
     guard let encoded else {
-      if FileManager.default.fileExists(atPath: target) { try? FileManager.default.removeItem(atPath: target) }
+      if store.contains(key) { try? store.erase(key) }
       return false
     }
-    try ZarrStore.writeAtomically(encoded, to: target)
+    try store.set(key, encoded)
     return true
+  }
+
+  /// `data` (covering the chunk `full` clipped to the array) encoded with `codecs`, or nil when it
+  /// is all fill. An interior chunk is encoded in place; an edge chunk is padded with fill first.
+  func encodePiece(_ data: AnyVolumeBuffer, full: Box, codecs: ZarrCodecChain) throws -> [UInt8]? {
+    let spec = spec(full.shape)
+    func encode(_ b: UnsafeRawBufferPointer) throws -> [UInt8]? {
+      if spec.isFill(b) { return nil }
+      do {
+        return try codecs.encode(b, spec: spec)
+      } catch {
+        throw ZarrError(path: path, "encoding failed: \(error)")
+      }
+    }
+    if data.box == full { return try data.withUnsafeBytes { try encode($0) } }
+    return try padded(data, to: full).withUnsafeBytes { try encode($0) }
   }
 
   /// `data` placed in a fill-valued buffer of the full (unclipped) `box`.
   func padded(_ data: AnyVolumeBuffer, to box: Box) -> [UInt8] {
     precondition(data.elementType == metadata.dataType, "block of \(data.elementType) for a \(metadata.dataType) array")
-    var block = filled(box.volume)
+    var block = spec(box.shape).filled(box.volume)
     block.withUnsafeMutableBytes { dst in
       data.withUnsafeBytes { src in
         RawCopy.copy(
@@ -178,77 +190,13 @@ public final class ZarrArray: Sendable {
     return block
   }
 
-  /// bytes codec (endianness) + compressor + optional crc32c.
-  func encodeChunk(_ raw: UnsafeRawBufferPointer) throws -> [UInt8] {
-    var bytes: [UInt8]
-    if let codec = metadata.compressor.codec(typeSize: elementSize) {
-      do {
-        bytes = try codec.encode(raw)
-      } catch {
-        throw ZarrError(path: path, "encoding failed: \(error)")
-      }
-    } else {
-      bytes = Array(raw)
-    }
-    if metadata.checksum { Self.appendLE(&bytes, CRC32C.checksum(bytes)) }
-    return bytes
-  }
-
   /// The boxes (clipped to the array) that ``writeBlock(_:produce:)`` asks `produce` for, in
   /// order: the block's box, or each inner chunk of a shard that lies in the array.
   public func pieces(ofBlock index: [Int]) -> [Box] {
-    guard let inner = metadata.innerChunkShape else { return [grid.box(ofChunk: index)] }
-    let shardBox = grid.fullBox(ofChunk: index)
-    var out: [Box] = []
-    Box(shape: zip(metadata.chunkShape, inner).map { $0 / $1 }).forEachIndex { local in
-      let clipped = Self.innerBox(local, inner: inner, in: shardBox).intersection(grid.bounds)
-      if !clipped.isEmpty { out.append(clipped) }
+    guard let sharding = metadata.codecs.sharding else { return [grid.box(ofChunk: index)] }
+    return sharding.innerBoxes(of: grid.fullBox(ofChunk: index)).map { $0.intersection(grid.bounds) }.filter {
+      !$0.isEmpty
     }
-    return out
-  }
-
-  /// Inner chunk `local` (its index within the shard) of the shard at `shardBox`, unclipped.
-  static func innerBox(_ local: [Int], inner: [Int], in shardBox: Box) -> Box {
-    Box(origin: zip(local, inner).map { $0 * $1 }, shape: inner).translated(by: shardBox.lower)
-  }
-
-  func encodeShard(_ shardBox: Box, inner: [Int], produce: (Box) throws -> AnyVolumeBuffer?) throws -> [UInt8]? {
-    let perShard = zip(metadata.chunkShape, inner).map { $0 / $1 }
-    let count = perShard.reduce(1, *)
-    var index = [UInt64](repeating: .max, count: 2 * count)
-    var body: [UInt8] = []
-    let indexBytes = 16 * count + (metadata.indexChecksum ? 4 : 0)
-    let base = metadata.indexAtStart ? indexBytes : 0
-    var k = 0
-    var any = false
-    try Box(shape: perShard).forEachIndex { local in
-      defer { k += 1 }
-      let innerBox = Self.innerBox(local, inner: inner, in: shardBox)
-      // Inner chunks wholly outside the array stay empty (``pieces(ofBlock:)`` lists the others).
-      let clipped = innerBox.intersection(grid.bounds)
-      guard !clipped.isEmpty, let data = try produce(clipped) else { return }
-      let encoded: [UInt8]?
-      if data.box == innerBox {
-        encoded = try data.withUnsafeBytes { b in isFill(b) ? nil : try encodeChunk(b) }
-      } else {
-        encoded = try padded(data, to: innerBox).withUnsafeBytes { b in isFill(b) ? nil : try encodeChunk(b) }
-      }
-      guard let encoded else { return }
-      any = true
-      index[2 * k] = UInt64(base + body.count)
-      index[2 * k + 1] = UInt64(encoded.count)
-      body += encoded
-    }
-    guard any else { return nil }
-    var indexData: [UInt8] = []
-    indexData.reserveCapacity(indexBytes)
-    for v in index { Self.appendLE(&indexData, v) }
-    if metadata.indexChecksum { Self.appendLE(&indexData, CRC32C.checksum(indexData)) }
-    return metadata.indexAtStart ? indexData + body : body + indexData
-  }
-
-  static func appendLE<T: FixedWidthInteger>(_ bytes: inout [UInt8], _ v: T) {
-    withUnsafeBytes(of: v.littleEndian) { bytes += $0 }
   }
 
   // MARK: Reading
@@ -258,92 +206,23 @@ public final class ZarrArray: Sendable {
   ///
   /// - Throws: ``ZarrError`` for corrupt data, a bad checksum or a truncated shard.
   public func readBlock(_ index: [Int]) throws -> AnyVolumeBuffer? {
-    let target = file(of: index)
-    guard let data = FileManager.default.contents(atPath: target) else { return nil }
+    let key = key(of: index)
+    guard let data = try store.get(key) else { return nil }
     let full = grid.fullBox(ofChunk: index)
     var out = AnyVolumeBuffer(elementType: metadata.dataType, box: full)
     try data.withUnsafeBytes { bytes in
       try out.withUnsafeMutableBytes { dst in
-        if let inner = metadata.innerChunkShape {
-          try decodeShard(bytes, shardBox: full, inner: inner, file: target, into: dst)
-        } else {
-          try decodeChunk(bytes, into: dst, file: target)
+        do {
+          try metadata.codecs.decode(bytes, spec: spec(full.shape), into: dst)
+        } catch let error as ZarrError {
+          throw error
+        } catch {
+          let what = metadata.codecs.sharding == nil ? "chunk" : "shard"
+          throw ZarrError(path: store.location(of: key), "cannot decode \(what) (\(error))")
         }
       }
     }
     return out
-  }
-
-  /// Decodes one stored chunk into `out` (its full decoded size): checksum, compressor, byte
-  /// order — without intermediate copies.
-  func decodeChunk(_ stored: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer, file: String) throws {
-    var body = stored
-    if metadata.checksum {
-      guard stored.count >= 4 else { throw ZarrError(path: file, "chunk too short for its crc32c") }
-      body = UnsafeRawBufferPointer(rebasing: stored[0..<(stored.count - 4)])
-      let crc = stored.loadUnaligned(fromByteOffset: stored.count - 4, as: UInt32.self).littleEndian
-      guard CRC32C.checksum(body) == crc else { throw ZarrError(path: file, "crc32c mismatch: corrupt chunk") }
-    }
-    if let codec = metadata.compressor.codec(typeSize: elementSize) {
-      do {
-        try codec.decode(body, into: out)
-      } catch {
-        throw ZarrError(path: file, "cannot decode chunk (\(error))")
-      }
-    } else {
-      guard body.count == out.count else {
-        throw ZarrError(path: file, "chunk holds \(body.count) bytes, expected \(out.count)")
-      }
-      out.copyMemory(from: body)
-    }
-    if metadata.bigEndian { Self.swapBytes(out, elementSize) }
-  }
-
-  /// Decodes a shard into `out` (the full shard, C order), fill where inner chunks are empty.
-  func decodeShard(
-    _ bytes: UnsafeRawBufferPointer, shardBox: Box, inner: [Int], file: String, into out: UnsafeMutableRawBufferPointer
-  ) throws {
-    let perShard = zip(metadata.chunkShape, inner).map { $0 / $1 }
-    let count = perShard.reduce(1, *)
-    let indexBytes = 16 * count + (metadata.indexChecksum ? 4 : 0)
-    guard bytes.count >= indexBytes else { throw ZarrError(path: file, "shard shorter than its index") }
-    let indexSlice = metadata.indexAtStart ? Array(bytes[0..<indexBytes]) : Array(bytes[(bytes.count - indexBytes)...])
-    if metadata.indexChecksum {
-      let body = Array(indexSlice.prefix(16 * count))
-      let stored = indexSlice.suffix(4).reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-      guard CRC32C.checksum(body) == stored else { throw ZarrError(path: file, "shard index crc32c mismatch") }
-    }
-    let entries: [UInt64] = (0..<(2 * count)).map { i in
-      (0..<8).reduce(UInt64(0)) { $0 | UInt64(indexSlice[8 * i + $1]) << (8 * $1) }
-    }
-    filled(shardBox.volume).withUnsafeBytes { out.copyMemory(from: $0) }
-    let innerCount = inner.reduce(1, *)
-    var k = 0
-    try Box(shape: perShard).forEachIndex { local in
-      defer { k += 1 }
-      let (offset, size) = (entries[2 * k], entries[2 * k + 1])
-      if offset == .max && size == .max { return }
-      guard offset <= UInt64(bytes.count), size <= UInt64(bytes.count) - offset else {
-        throw ZarrError(path: file, "shard index points past the end of the shard")
-      }
-      var decoded = [UInt8](repeating: 0, count: innerCount * elementSize)
-      try decoded.withUnsafeMutableBytes {
-        try decodeChunk(UnsafeRawBufferPointer(rebasing: bytes[Int(offset)..<Int(offset + size)]), into: $0, file: file)
-      }
-      let innerBox = Box(origin: zip(local, inner).map { $0 * $1 }, shape: inner).translated(by: shardBox.lower)
-      decoded.withUnsafeBytes { src in
-        RawCopy.copy(
-          elementSize: elementSize, from: src.baseAddress!, sourceBox: innerBox, to: out.baseAddress!,
-          destinationBox: shardBox)
-      }
-    }
-  }
-
-  static func swapBytes(_ bytes: UnsafeMutableRawBufferPointer, _ size: Int) {
-    guard size > 1 else { return }
-    for start in stride(from: 0, to: bytes.count, by: size) {
-      for k in 0..<(size / 2) { bytes.swapAt(start + k, start + size - 1 - k) }
-    }
   }
 
   /// Reads `box` (inside the array), with the fill value wherever no block is stored.

@@ -20,7 +20,7 @@ public enum ZarrCompressor: Hashable, Sendable, CustomStringConvertible {
   case zlib(level: Int)
 
   /// The codec that implements it, for elements of `typeSize` bytes (nil for `.none`).
-  public func codec(typeSize: Int) -> (any BytesCodec)? {
+  public func codec(typeSize: Int) -> (any ZarrBytesToBytesCodec)? {
     switch self {
     case .none: nil
     case .zstd(let level): ZstdCodec(level: level)
@@ -42,33 +42,28 @@ public enum ZarrCompressor: Hashable, Sendable, CustomStringConvertible {
   }
 }
 
-/// What a Zarr array's metadata says: shape, chunking (and sharding), element type, fill value,
-/// codecs and key encoding. One value describes v2 and v3 arrays alike.
+/// What a Zarr array's metadata says: shape, chunking, element type, fill value, codecs and key
+/// encoding. One value describes v2 and v3 arrays alike; its codec chain (``ZarrCodecChain``,
+/// with sharding as its array→bytes step) is prepared once and used for every chunk.
 public struct ZarrArrayMetadata: Hashable, Sendable {
   public var format: ZarrFormat
   public var shape: [Int]
   /// The stored chunk shape; for a sharded v3 array, the shard shape.
   public var chunkShape: [Int]
-  /// For a sharded v3 array, the inner chunk shape (divides `chunkShape`).
-  public var innerChunkShape: [Int]?
   public var dataType: ElementType
   /// The fill value (NaN and infinities allowed for floats).
   public var fillValue: Double
-  public var compressor: ZarrCompressor
+  /// The codecs of a stored chunk (of a shard, for a sharded array).
+  public var codecs: ZarrCodecChain
   /// Axis names (v3 `dimension_names`; OME-Zarr requires them in 0.5).
   public var dimensionNames: [String]?
   /// Chunk key separator: "/" (nested) or ".".
   public var separator: String
   /// v3 only: `v2` chunk key encoding (keys without the `c` prefix).
   public var v2KeyEncoding: Bool
-  /// Stored byte order (read support; Tessera writes little-endian).
-  public var bigEndian: Bool
-  /// A `crc32c` codec ends the (inner) codec chain (v3).
-  public var checksum: Bool
-  /// Sharding: where the index is, and whether it carries a crc32c.
-  public var indexAtStart: Bool
-  public var indexChecksum: Bool
 
+  /// - Parameter innerChunkShape: for a sharded v3 array, the inner chunk shape (dividing
+  ///   `chunkShape`, the shard shape); the index goes at the end, with its CRC-32C.
   public init(
     format: ZarrFormat, shape: [Int], chunkShape: [Int], innerChunkShape: [Int]? = nil, dataType: ElementType,
     fillValue: Double = 0, compressor: ZarrCompressor = .blosc(cname: "lz4", level: 5, shuffle: .byte),
@@ -77,17 +72,54 @@ public struct ZarrArrayMetadata: Hashable, Sendable {
     self.format = format
     self.shape = shape
     self.chunkShape = chunkShape
-    self.innerChunkShape = innerChunkShape
     self.dataType = dataType
     self.fillValue = fillValue
-    self.compressor = compressor
+    let chunkCodecs = ZarrCodecChain(
+      arrayToBytes: ZarrBytesCodec(elementSize: dataType.byteCount),
+      bytesToBytes: compressor.codec(typeSize: dataType.byteCount).map { [$0] } ?? [])
+    if let innerChunkShape {
+      codecs = ZarrCodecChain(arrayToBytes: ZarrShardingCodec(innerChunkShape: innerChunkShape, inner: chunkCodecs))
+    } else {
+      codecs = chunkCodecs
+    }
     self.dimensionNames = dimensionNames
     self.separator = "/"
     self.v2KeyEncoding = false
-    self.bigEndian = false
-    self.checksum = false
-    self.indexAtStart = false
-    self.indexChecksum = true
+  }
+
+  /// For a sharded v3 array, the inner chunk shape.
+  public var innerChunkShape: [Int]? { codecs.sharding?.innerChunkShape }
+
+  /// The codecs of one stored chunk: the inner chunks' for a sharded array.
+  public var chunkCodecs: ZarrCodecChain {
+    get { codecs.sharding?.inner ?? codecs }
+    set {
+      if var sharding = codecs.sharding {
+        sharding.inner = newValue
+        codecs.arrayToBytes = sharding
+      } else {
+        codecs = newValue
+      }
+    }
+  }
+
+  /// A `crc32c` codec ends the (inner) chunks' codec chain.
+  public var checksum: Bool {
+    get { chunkCodecs.bytesToBytes.last is ZarrCRC32CCodec }
+    set {
+      guard newValue != checksum else { return }
+      if newValue { chunkCodecs.bytesToBytes.append(ZarrCRC32CCodec()) } else { chunkCodecs.bytesToBytes.removeLast() }
+    }
+  }
+
+  /// Sharding: the index is at the start of the shard (else at its end).
+  public var indexAtStart: Bool {
+    get { codecs.sharding?.indexAtStart ?? false }
+    set {
+      guard var sharding = codecs.sharding else { return }
+      sharding.indexAtStart = newValue
+      codecs.arrayToBytes = sharding
+    }
   }
 
   /// Checks the shapes fit together.
@@ -101,13 +133,27 @@ public struct ZarrArrayMetadata: Hashable, Sendable {
       guard ChunkGrid.holdsWhole(inner, in: chunkShape) else {
         throw ZarrError(path: path, "inner chunk shape \(inner) must divide the shard shape \(chunkShape)")
       }
+      guard codecs.bytesToBytes.isEmpty, chunkCodecs.sharding == nil else {
+        throw ZarrError(path: path, "Tessera reads shards without codecs around them and without nested sharding")
+      }
     }
     if let names = dimensionNames, names.count != n {
       throw ZarrError(path: path, "\(names.count) dimension names for \(n) dimensions")
     }
-    if case .zlib = compressor, format == .v3 {
+    if format == .v3, chunkCodecs.bytesToBytes.contains(where: { ($0 as? DeflateCodec)?.container == .zlib }) {
       throw ZarrError(path: path, "zlib is a Zarr v2 compressor; use gzip with Zarr v3")
     }
+    if format == .v2 {
+      let compressors = codecs.bytesToBytes
+      guard codecs.sharding == nil, compressors.count <= 1, compressors.allSatisfy({ $0.v2JSON() != nil }) else {
+        throw ZarrError(path: path, "Zarr v2 has one compressor and no sharding or crc32c")
+      }
+    }
+  }
+
+  /// The description of one stored chunk for its codecs.
+  func chunkSpec(shape: [Int], fill: [UInt8]) -> ZarrChunkSpec {
+    ZarrChunkSpec(shape: shape, elementSize: dataType.byteCount, fill: fill)
   }
 
   // MARK: JSON
@@ -143,75 +189,25 @@ public struct ZarrArrayMetadata: Hashable, Sendable {
 
   /// v2 `.zarray` content.
   func zarrayJSON() -> [String: Any] {
-    var compressorJSON: Any = NSNull()
-    switch compressor {
-    case .none: break
-    case .zstd(let level): compressorJSON = ["id": "zstd", "level": level] as [String: Any]
-    case .blosc(let cname, let level, let shuffle):
-      compressorJSON =
-        ["id": "blosc", "cname": cname, "clevel": level, "shuffle": Int(shuffle.rawValue), "blocksize": 0]
-        as [String: Any]
-    case .gzip(let level): compressorJSON = ["id": "gzip", "level": level] as [String: Any]
-    case .zlib(let level): compressorJSON = ["id": "zlib", "level": level] as [String: Any]
-    }
+    let bigEndian = (codecs.arrayToBytes as? ZarrBytesCodec)?.bigEndian ?? false
+    let dtype = dataType.numpyTypeString
     return [
-      "zarr_format": 2, "shape": shape, "chunks": chunkShape, "dtype": dataType.numpyTypeString,
-      "compressor": compressorJSON, "fill_value": fillValueJSON, "order": "C", "filters": NSNull(),
-      "dimension_separator": separator,
+      "zarr_format": 2, "shape": shape, "chunks": chunkShape,
+      "dtype": bigEndian ? ">" + dtype.dropFirst() : dtype,
+      "compressor": codecs.bytesToBytes.first?.v2JSON() ?? NSNull(), "fill_value": fillValueJSON, "order": "C",
+      "filters": NSNull(), "dimension_separator": separator,
     ]
-  }
-
-  /// The v3 bytes→bytes codecs.
-  func v3BytesCodecs() -> [[String: Any]] {
-    var out: [[String: Any]] = []
-    switch compressor {
-    case .none: break
-    case .zstd(let level): out.append(["name": "zstd", "configuration": ["level": level, "checksum": false]])
-    case .blosc(let cname, let level, let shuffle):
-      let s = ["noshuffle", "shuffle", "bitshuffle"][Int(shuffle.rawValue)]
-      out.append([
-        "name": "blosc",
-        "configuration": [
-          "cname": cname, "clevel": level, "shuffle": s, "typesize": dataType.byteCount, "blocksize": 0,
-        ]
-          as [String: Any],
-      ])
-    case .gzip(let level), .zlib(let level): out.append(["name": "gzip", "configuration": ["level": level]])
-    }
-    if checksum { out.append(["name": "crc32c"]) }
-    return out
-  }
-
-  func bytesCodecJSON() -> [String: Any] {
-    dataType.byteCount == 1
-      ? ["name": "bytes"] : ["name": "bytes", "configuration": ["endian": bigEndian ? "big" : "little"]]
   }
 
   /// v3 array `zarr.json` content (without attributes).
   func zarrJSON() -> [String: Any] {
-    var codecs: [[String: Any]]
-    if let inner = innerChunkShape {
-      var indexCodecs: [[String: Any]] = [["name": "bytes", "configuration": ["endian": "little"]]]
-      if indexChecksum { indexCodecs.append(["name": "crc32c"]) }
-      codecs = [
-        [
-          "name": "sharding_indexed",
-          "configuration": [
-            "chunk_shape": inner, "codecs": [bytesCodecJSON()] + v3BytesCodecs(), "index_codecs": indexCodecs,
-            "index_location": indexAtStart ? "start" : "end",
-          ] as [String: Any],
-        ]
-      ]
-    } else {
-      codecs = [bytesCodecJSON()] + v3BytesCodecs()
-    }
     var json: [String: Any] = [
       "zarr_format": 3, "node_type": "array", "shape": shape, "data_type": dataType.rawValue,
       "chunk_grid": ["name": "regular", "configuration": ["chunk_shape": chunkShape]],
       "chunk_key_encoding": v2KeyEncoding
         ? ["name": "v2", "configuration": ["separator": separator]]
         : ["name": "default", "configuration": ["separator": separator]],
-      "fill_value": fillValueJSON, "codecs": codecs, "attributes": [String: Any](),
+      "fill_value": fillValueJSON, "codecs": codecs.v3JSON(), "attributes": [String: Any](),
     ]
     if let dimensionNames { json["dimension_names"] = dimensionNames }
     return json
@@ -231,24 +227,13 @@ public struct ZarrArrayMetadata: Hashable, Sendable {
     if let filters = j["filters"], !(filters is NSNull), !((filters as? [Any])?.isEmpty ?? false) {
       throw ZarrError(path: path, "filters are not supported")
     }
-    var compressor = ZarrCompressor.none
-    if let c = j["compressor"] as? [String: Any] {
-      let level = (c["level"] as? Int) ?? (c["clevel"] as? Int) ?? 1
-      switch c["id"] as? String {
-      case "zstd": compressor = .zstd(level: level)
-      case "gzip": compressor = .gzip(level: level)
-      case "zlib": compressor = .zlib(level: level)
-      case "blosc":
-        let shuffle = BloscCodec.Shuffle(rawValue: Int32((c["shuffle"] as? Int) ?? 1)) ?? .byte
-        compressor = .blosc(cname: (c["cname"] as? String) ?? "lz4", level: level, shuffle: shuffle)
-      case let other: throw ZarrError(path: path, "unsupported compressor \(other ?? "?")")
-      }
-    }
     var m = ZarrArrayMetadata(
       format: .v2, shape: shape, chunkShape: chunks, dataType: type,
-      fillValue: try parseFill(j["fill_value"], type, path), compressor: compressor)
+      fillValue: try parseFill(j["fill_value"], type, path), compressor: .none)
+    let context = ZarrCodecRegistry.Context(dataType: type, path: path)
+    m.codecs = try ZarrCodecRegistry.chain(
+      v2: j["compressor"] as? [String: Any], bigEndian: big && type.byteCount > 1, context: context)
     m.separator = (j["dimension_separator"] as? String) ?? "."
-    m.bigEndian = big && type.byteCount > 1
     return m
   }
 
@@ -271,44 +256,8 @@ public struct ZarrArrayMetadata: Hashable, Sendable {
       m.v2KeyEncoding = enc["name"] as? String == "v2"
       m.separator = (config?["separator"] as? String) ?? (m.v2KeyEncoding ? "." : "/")
     }
-    var chain = codecs
-    if let first = chain.first, first["name"] as? String == "sharding_indexed" {
-      guard chain.count == 1, let config = first["configuration"] as? [String: Any],
-        let inner = config["chunk_shape"] as? [Int], let innerCodecs = config["codecs"] as? [[String: Any]]
-      else { throw ZarrError(path: path, "unsupported sharding configuration") }
-      m.innerChunkShape = inner
-      m.indexAtStart = (config["index_location"] as? String) == "start"
-      let indexCodecs = (config["index_codecs"] as? [[String: Any]]) ?? []
-      m.indexChecksum = indexCodecs.contains { $0["name"] as? String == "crc32c" }
-      chain = innerCodecs
-    }
-    try m.parseV3Chain(chain, path)
+    m.codecs = try ZarrCodecRegistry.chain(v3: codecs, context: ZarrCodecRegistry.Context(dataType: type, path: path))
     return m
-  }
-
-  mutating func parseV3Chain(_ chain: [[String: Any]], _ path: String) throws {
-    guard let bytes = chain.first, bytes["name"] as? String == "bytes" else {
-      throw ZarrError(path: path, "the codec chain must start with \"bytes\" (transpose is not supported)")
-    }
-    bigEndian = ((bytes["configuration"] as? [String: Any])?["endian"] as? String) == "big" && dataType.byteCount > 1
-    for codec in chain.dropFirst() {
-      let config = (codec["configuration"] as? [String: Any]) ?? [:]
-      switch codec["name"] as? String {
-      case "zstd": compressor = .zstd(level: (config["level"] as? Int) ?? 0)
-      case "gzip": compressor = .gzip(level: (config["level"] as? Int) ?? 5)
-      case "blosc":
-        let shuffle: BloscCodec.Shuffle =
-          switch config["shuffle"] as? String {
-          case "noshuffle": .none
-          case "bitshuffle": .bit
-          default: .byte
-          }
-        compressor = .blosc(
-          cname: (config["cname"] as? String) ?? "lz4", level: (config["clevel"] as? Int) ?? 5, shuffle: shuffle)
-      case "crc32c": checksum = true
-      case let other: throw ZarrError(path: path, "unsupported codec \(other ?? "?")")
-      }
-    }
   }
 }
 
@@ -326,23 +275,4 @@ public struct ZarrError: ClassifiedError, CustomStringConvertible, Sendable, Equ
   }
 
   public var description: String { "\(path): \(message)".oneLine }
-}
-
-/// CRC-32C (Castagnoli), as the Zarr v3 `crc32c` codec and the sharding index use it.
-public enum CRC32C {
-  static let table: [UInt32] = (0..<256).map { i in
-    var c = UInt32(i)
-    for _ in 0..<8 { c = c & 1 != 0 ? (c >> 1) ^ 0x82F6_3B78 : c >> 1 }
-    return c
-  }
-
-  public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
-    var c: UInt32 = 0xFFFF_FFFF
-    table.withUnsafeBufferPointer { t in
-      for b in bytes { c = t[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
-    }
-    return c ^ 0xFFFF_FFFF
-  }
-
-  public static func checksum(_ bytes: [UInt8]) -> UInt32 { bytes.withUnsafeBytes { checksum($0) } }
 }

@@ -1,6 +1,7 @@
 import Foundation
 
-/// Filesystem operations of the Zarr writer: every file appears whole or not at all.
+/// Filesystem operations of the writers: folders, write probes, free space, JSON files (written
+/// whole by ``AtomicFile``).
 public enum ZarrStore {
   /// Creates a directory and its parents (`mkdir -p`); a failure names the system's reason
   /// ("Not a directory", "Permission denied", "No space left on device").
@@ -72,53 +73,24 @@ public enum ZarrStore {
     return folder.isEmpty ? "." : folder
   }
 
-  /// Writes `bytes` to a temporary file beside `path`, then renames it into place; creates the
-  /// parent directory if needed. A failure (disk full) leaves no partial file behind.
-  public static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-    let parent = (path as NSString).deletingLastPathComponent
-    let directory = parent.isEmpty ? "." : parent  // a bare file name is in the current folder
-    let name = (path as NSString).lastPathComponent
-    let tmp = directory + "/.\(name).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
-    func attempt() -> Int32 {
-      let fd = Glibc.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-      if fd < 0 { return errno }
-      var written = 0
-      let status: Int32 = bytes.withUnsafeBytes { b in
-        while written < b.count {
-          let n = Glibc.write(fd, b.baseAddress! + written, b.count - written)
-          if n < 0 {
-            if errno == EINTR { continue }
-            return errno
-          }
-          written += n
-        }
-        return 0
-      }
-      let closed = close(fd)
-      if status != 0 { return status }
-      if closed != 0 { return errno }
-      return rename(tmp, path) == 0 ? 0 : errno
+  /// A JSON object as Tessera writes it: keys sorted, pretty-printed, a final newline.
+  static func jsonBytes(_ object: [String: Any]) throws -> [UInt8] {
+    let data = try JSONSerialization.data(
+      withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+    return [UInt8](data) + [0x0A]
+  }
+
+  /// The JSON object in `bytes`, read from `path`.
+  static func jsonObject(_ bytes: [UInt8], path: String) throws -> [String: Any] {
+    guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)), let dict = object as? [String: Any] else {
+      throw ZarrError(path: path, "not a JSON object")
     }
-    var error = attempt()
-    if error == ENOENT {
-      try makeDirectory(directory)
-      error = attempt()
-    }
-    if error != 0 {
-      unlink(tmp)
-      let reason = String(cString: strerror(error))
-      throw ZarrError(
-        path: path,
-        "cannot write (\(reason))" + (error == ENOSPC ? "; free some disk space and run again with --resume" : ""),
-        kind: .io)
-    }
+    return dict
   }
 
   /// Writes a JSON object atomically, keys sorted, pretty-printed.
   public static func writeJSON(_ object: [String: Any], to path: String) throws {
-    let data = try JSONSerialization.data(
-      withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-    try writeAtomically([UInt8](data) + [0x0A], to: path)
+    try AtomicFile.write(jsonBytes(object), to: path)
   }
 
   /// Reads a JSON object.
@@ -126,10 +98,7 @@ public enum ZarrStore {
     guard let data = FileManager.default.contents(atPath: path) else {
       throw ZarrError(path: path, "cannot read", kind: .io)
     }
-    guard let object = try? JSONSerialization.jsonObject(with: data), let dict = object as? [String: Any] else {
-      throw ZarrError(path: path, "not a JSON object")
-    }
-    return dict
+    return try jsonObject([UInt8](data), path: path)
   }
 }
 
