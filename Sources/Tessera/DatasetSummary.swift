@@ -37,7 +37,7 @@ public struct DatasetSummary: Codable, Sendable {
 
   public init(_ dataset: Dataset, warnings: [String] = []) {
     path = dataset.path
-    format = dataset.format.rawValue
+    format = dataset.format
     rank = dataset.rank
     axes = Array(["z", "y", "x"].suffix(dataset.rank))
     viewCount = dataset.views.count

@@ -12,10 +12,26 @@ public protocol ViewReader: Sendable {
 
   /// The block shape reads are most efficient in (the storage chunk shape), if any.
   func preferredBlockShape(level: Int) -> [Int]?
+
+  /// Where level 0 is stored (a file and a dataset in it), when it is stored in a file.
+  var location: ViewLocation? { get }
+}
+
+/// Where a view's voxels are stored: a file and the dataset inside it (an HDF5 path such as
+/// `/t00000/s00/0/cells`).
+public struct ViewLocation: Hashable, Sendable {
+  public var file: String
+  public var dataset: String
+
+  public init(file: String, dataset: String) {
+    self.file = file
+    self.dataset = dataset
+  }
 }
 
 extension ViewReader {
   public func preferredBlockShape(level: Int) -> [Int]? { nil }
+  public var location: ViewLocation? { nil }
 
   public func read(_ box: Box, level: Int, into output: UnsafeMutableRawBufferPointer) throws {
     let buffer = try read(box, level: level)
@@ -119,24 +135,19 @@ public struct View: Sendable {
 public struct Dataset: Sendable {
   /// The file the dataset was opened from (XML, manifest, or the first HDF5 file).
   public var path: String
-  /// The format it came from, which is the format it is written back in.
-  public var format: Format
+  /// The name of the format it came from (`bdv`, `manifest`, `hdf5Attributes`: TesseraIO's
+  /// `DatasetFormat`s), which is the format it is written back in.
+  public var format: String
   /// The views, ordered by id.
   public var views: [View]
+  /// Each view's `viewToWorld` as the dataset was opened: what writing it back compares with.
+  public let openedTransforms: [ViewID: AffineTransform]
 
-  public enum Format: String, Sendable, Codable {
-    /// BigDataViewer/BigStitcher SpimData XML + one HDF5 file.
-    case bdv
-    /// Tessera's JSON tile manifest over any HDF5 datasets.
-    case manifest
-    /// HDF5 files whose tile datasets carry `position_um` / `voxel_size_um` attributes.
-    case hdf5Attributes
-  }
-
-  public init(path: String, format: Format, views: [View]) {
+  public init(path: String, format: String, views: [View]) {
     self.path = path
     self.format = format
     self.views = views.sorted { $0.id < $1.id }
+    self.openedTransforms = Dictionary(views.map { ($0.id, $0.viewToWorld) }, uniquingKeysWith: { a, _ in a })
   }
 
   /// Number of spatial axes (all views share it; loaders check).

@@ -148,7 +148,7 @@ struct RealTiling {
           shape: tileShape, voxelSize: voxelSize, viewToWorld: toWorld,
           reader: MemoryReader(data: data.reboxed(Box(shape: tileShape)))))
     }
-    dataset = Dataset(path: "memory", format: .manifest, views: views)
+    dataset = Dataset(path: "memory", format: "memory", views: views)
   }
 
   /// Per tile, the solved position's error (voxels), the common offset removed.

@@ -15,7 +15,7 @@ import Testing
     try a.writeBDV(xmlPath: dir.path("p.xml"), subsampling: [[1, 1, 1], [1, 2, 2], [2, 4, 4]])
     let (dataset, warnings) = try DatasetLoader.open([dir.path("p.xml")])
     #expect(warnings.isEmpty, "\(warnings)")
-    #expect(dataset.format == .bdv)
+    #expect(dataset.format == BDVProject.name && dataset.format == "bdv")
     #expect(dataset.views.count == 8)
     #expect(dataset.tiles == [0, 1, 2, 3])
     #expect(dataset.channels == [0, 1])
@@ -154,6 +154,35 @@ import Testing
     // Saving again on top of a saved file keeps working (the second read composes three transforms).
     try DatasetLoader.save(again, to: dir.path("out/again.xml"), transformName: "unchanged")
     #expect(!(try String(contentsOfFile: dir.path("out/again.xml"), encoding: .utf8)).contains("unchanged"))
+  }
+
+  /// Writing back compares with the transforms the dataset was opened with: the project is not
+  /// loaded again (its HDF5 file may be gone or busy by then), and a changed XML on disk does not
+  /// change what counts as changed.
+  @Test func writeBackNeedsNoReload() throws {
+    let dir = TemporaryDirectory()
+    try Self.acquisition3D.writeBDV(xmlPath: dir.path("p.xml"))
+    var (dataset, _) = try DatasetLoader.open([dir.path("p.xml")])
+    #expect(dataset.openedTransforms.count == dataset.views.count)
+    dataset.views[0].viewToWorld = compose(AffineTransform(translation: [0, 0, 1]), dataset.views[0].viewToWorld)
+    let h5 = try FileManager.default.contentsOfDirectory(atPath: dir.path("")).filter { $0.hasSuffix(".h5") }
+    #expect(!h5.isEmpty)
+    for name in h5 { try FileManager.default.moveItem(atPath: dir.path(name), toPath: dir.path(name + ".moved")) }
+    #expect(throws: (any Error).self) { _ = try DatasetLoader.open([dir.path("p.xml")]) }  // no pixels now
+    try DatasetLoader.save(dataset, to: dir.path("r.xml"), transformName: "moved")
+    let xml = try String(contentsOfFile: dir.path("r.xml"), encoding: .utf8)
+    #expect(xml.components(separatedBy: "moved").count - 1 == 1)
+    expectError(["r.json", "written back as XML"]) {
+      try DatasetLoader.save(dataset, to: dir.path("r.json"), transformName: "x")
+    }
+  }
+
+  /// Each format claims its paths; HDF5 tile files take the rest.
+  @Test func formatsProbeByExtension() {
+    #expect(DatasetLoader.formats.map { $0.name } == ["bdv", "manifest", "hdf5Attributes"])
+    #expect(BDVProject.probe(["a/P.XML"]) && !BDVProject.probe(["a.json"]))
+    #expect(TileManifest.probe(["m.json"]) && !TileManifest.probe(["t.h5"]))
+    #expect(HDF5TileFiles.probe(["t.h5", "u.h5"]))
   }
 }
 

@@ -14,7 +14,7 @@ import Testing
     let a = Self.acquisition
     let written = try a.writeHDF5Tiles(to: dir.url.path)
     let (dataset, _) = try DatasetLoader.open(written.tiles)
-    #expect(dataset.format == .hdf5Attributes)
+    #expect(dataset.format == HDF5TileFiles.name && dataset.format == "hdf5Attributes")
     #expect(dataset.views.count == 8)
     #expect(dataset.tiles == [0, 1, 2, 3])
     #expect(dataset.channels == [0, 1])

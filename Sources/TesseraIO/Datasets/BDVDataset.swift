@@ -248,7 +248,7 @@ public enum BDVProject {
       }
     }
     guard !views.isEmpty else { throw DatasetError(path: xmlPath, "the XML lists no views") }
-    return (Dataset(path: xmlPath, format: .bdv, views: views), Array(Set(warnings)).sorted())
+    return (Dataset(path: xmlPath, format: name, views: views), Array(Set(warnings)).sorted())
   }
 
   /// The transform with its axes reversed (x,y,z ↔ z,y,x), in both domain and range.
@@ -378,13 +378,19 @@ extension BDVProject {
   /// `model_new = correction · model_old` and everything else in the XML is kept. The HDF5 path
   /// is rewritten when the new XML lives in another directory.
   ///
+  /// The transforms compared with are those the dataset was opened with
+  /// (``Dataset/openedTransforms``): the XML is parsed again for its text, the HDF5 file is not
+  /// opened.
+  ///
   /// - Throws: ``DatasetError`` when the original XML cannot be re-read or the output not written.
   public static func save(_ dataset: Dataset, to outputPath: String, transformName: String) throws {
-    let original = try load(dataset.path).dataset
+    guard (outputPath as NSString).pathExtension.lowercased() == "xml" else {
+      throw DatasetError(path: outputPath, "a BigStitcher project is written back as XML; name the output .xml")
+    }
     let doc = try parse(dataset.path)
     guard let root = doc.rootElement() else { throw DatasetError(path: dataset.path, "empty XML") }
     let unit = minimumVoxelSize(root)
-    let oldByID = Dictionary(uniqueKeysWithValues: original.views.map { ($0.id, $0.viewToWorld) })
+    let oldByID = dataset.openedTransforms
     var registrations: [ViewID: XMLElement] = [:]
     for r in root.child("ViewRegistrations")?.children(named: "ViewRegistration") ?? [] {
       if let t = r.attribute(forName: "timepoint")?.stringValue.flatMap({ Int($0) }),

@@ -67,7 +67,7 @@ public enum HDF5TileFiles {
         "\(views[duplicate[0]].name) and \(views[duplicate[1]].name) have the same tile, channel and timepoint; "
           + "set distinct tile/channel attributes")
     }
-    return Dataset(path: first, format: .hdf5Attributes, views: views)
+    return Dataset(path: first, format: name, views: views)
   }
 
   private struct ViewKey: Hashable {

@@ -16,6 +16,8 @@ public struct HDF5ViewReader: ViewReader {
     self.squeezeFirstAxis = squeezeFirstAxis
   }
 
+  public var location: ViewLocation? { ViewLocation(file: levels[0].file.path, dataset: levels[0].name) }
+
   public func preferredBlockShape(level: Int) -> [Int]? {
     guard let chunks = levels[level].chunkShape else { return nil }
     return squeezeFirstAxis ? Array(chunks.dropFirst()) : chunks

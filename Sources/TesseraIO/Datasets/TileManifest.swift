@@ -102,7 +102,7 @@ public enum TileManifest {
           reader: HDF5ViewReader(levels: [d], elementType: d.elementType)))
     }
     try checkSameRank(views, path)
-    return Dataset(path: path, format: .manifest, views: views)
+    return Dataset(path: path, format: name, views: views)
   }
 
   /// Writes a manifest for `dataset` (whose views must be read from HDF5 datasets), with each
@@ -112,14 +112,14 @@ public enum TileManifest {
     let directory = URL(fileURLWithPath: (path as NSString).deletingLastPathComponent).standardizedFileURL.path
     var tiles: [Entry] = []
     for view in dataset.views {
-      guard let reader = view.reader as? HDF5ViewReader else {
-        throw DatasetError(path: path, element: view.name, "only views stored in HDF5 can be written to a manifest")
+      guard let location = view.reader.location else {
+        throw DatasetError(path: path, element: view.name, "only views stored in files can be written to a manifest")
       }
-      let file = URL(fileURLWithPath: reader.levels[0].file.path).standardizedFileURL.path
+      let file = URL(fileURLWithPath: location.file).standardizedFileURL.path
       let relative = file.hasPrefix(directory + "/") ? String(file.dropFirst(directory.count + 1)) : file
       tiles.append(
         Entry(
-          file: relative, dataset: reader.levels[0].name, tile: view.tile, channel: view.channel,
+          file: relative, dataset: location.dataset, tile: view.tile, channel: view.channel,
           timepoint: view.id.timepoint, position_um: nil, voxel_size_um: view.voxelSize, stage_axes: nil,
           affine: Array(view.viewToWorld.homogeneousMatrix.dropLast())))
     }

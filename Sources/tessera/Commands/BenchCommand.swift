@@ -45,12 +45,17 @@ struct ReadBench: ParsableCommand {
     }
     defer { scratch.map { try? FileManager.default.removeItem(at: $0) } }
     let (data, _) = try DatasetLoader.open(paths)
-    let readers = data.views.compactMap { $0.reader as? HDF5ViewReader }
-    guard readers.count == data.views.count else {
-      throw UsageError("the read benchmark needs views stored in HDF5")
+    // Each view's level-0 HDF5 dataset, opened again where the dataset says it is stored.
+    var files: [String: HDF5File] = [:]
+    let readers: [HDF5Dataset] = try data.views.map { view in
+      guard let location = view.reader.location else {
+        throw UsageError("the read benchmark needs views stored in HDF5 (\(view.name) is not)")
+      }
+      if files[location.file] == nil { files[location.file] = try HDF5File(path: location.file) }
+      return try files[location.file]!.dataset(location.dataset)
     }
     let bytes = data.views.reduce(0) { $0 + $1.bounds.volume * $1.elementType.byteCount }
-    let filters = Set(readers.flatMap { $0.levels[0].filters.map(\.id) }).sorted()
+    let filters = Set(readers.flatMap { $0.filters.map(\.id) }).sorted()
     print(
       "\(data.views.count) views, \(String(format: "%.1f", Double(bytes) / 1_048_576)) MiB decoded, "
         + "HDF5 filters \(filters), \(ProcessInfo.processInfo.activeProcessorCount) cores")
@@ -67,14 +72,12 @@ struct ReadBench: ParsableCommand {
     var checksums: [Int: Int] = [:]
     func checksum(_ b: AnyVolumeBuffer) -> Int { b.withUnsafeBytes { $0.reduce(0) { $0 &+ Int($1) } } }
     let h5read = try time {
-      for (i, r) in readers.enumerated() {
-        let d = r.levels[0]
+      for (i, d) in readers.enumerated() {
         checksums[i] = checksum(try d.read(d.bounds))
       }
     }
     let tessera = try time {
-      for (i, r) in readers.enumerated() {
-        let d = r.levels[0]
+      for (i, d) in readers.enumerated() {
         let c = checksum(try d.readBlock(d.bounds))
         guard checksums[i] == c else {
           throw CommandFailure(description: "internal error: the readers disagree on view \(i)", kind: .internal)
