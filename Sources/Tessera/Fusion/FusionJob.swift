@@ -4,74 +4,6 @@ import TesseraCore
 import TesseraFusion
 import TesseraIO
 
-/// What the user asks of a fusion.
-public struct FusionOptions: Sendable {
-  public var format: ZarrFormat = .v3
-  public var compressor: ZarrCompressor = .blosc(cname: "lz4", level: 5, shuffle: .byte)
-  /// Spatial chunk shape; default 64×128×128 (3D) or 1024×1024 (2D), clipped to the output.
-  public var chunkShape: [Int]?
-  /// Spatial shard shape (Zarr v3), or nil.
-  public var shardShape: [Int]?
-  /// Resolution levels; nil = enough to reach an overview of at most 512 voxels in y and x.
-  public var pyramidLevels: Int?
-  /// Channel ids to fuse (default all).
-  public var channels: [Int]?
-  /// World box to fuse, µm (default: the union of the views).
-  public var bbox: (lower: [Double], upper: [Double])?
-  /// Output voxel size, µm (default: the finest input voxel size per axis).
-  public var voxelSize: [Double]?
-  public var interpolation: Interpolation = .linear
-  public var blend: BlendMode = .linear
-  /// Feathering width in µm on every axis (default: the actual overlap per axis).
-  public var blendWidth: Double?
-  public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
-  /// Memory budget in bytes (default: a quarter of physical memory, at most 16 GiB).
-  public var memoryBytes: Int = FusionOptions.defaultMemory
-  /// Output element type (default: the input type).
-  public var outputType: ElementType?
-  public var mode: OMEZarrImage.Mode = .new
-  /// Where the run adds the time of each stage (read+decode, resample+blend, encode+write,
-  /// pyramid, metadata), or nil (`tessera bench` asks for it).
-  public var stageClock: StageClock?
-
-  public init() {}
-
-  public static var defaultMemory: Int {
-    Int(min(ProcessInfo.processInfo.physicalMemory / 4, 16 << 30))
-  }
-}
-
-/// Progress of a running fusion.
-public struct FusionProgress: Sendable {
-  public var phase: String
-  public var done: Int
-  public var total: Int
-  /// Output voxels finished in this phase.
-  public var voxels: Int
-  public var elapsed: Double
-}
-
-/// What a finished fusion did.
-public struct FusionSummary: Sendable {
-  public var voxels: Int
-  /// Seconds fusing level 0 (with the in-stream pyramid, when there is one).
-  public var seconds: Double
-  /// Seconds building pyramid levels from disk afterwards (0 when they were built in the stream).
-  public var pyramidSeconds: Double
-  /// Seconds writing the OME metadata (display windows included).
-  public var metadataSeconds: Double
-  /// Seconds of the whole run: creating the output, fusion, pyramid and metadata.
-  public var totalSeconds: Double
-  /// True if the pyramid was built from level-0 blocks in memory.
-  public var pyramidInStream: Bool
-  /// Most bytes the in-stream pyramid held at once.
-  public var pyramidPeakBytes: Int
-  public var blocksWritten: Int
-  public var blocksSkipped: Int
-  public var bytesRead: Int
-  public var peakRSSBytes: Int
-}
-
 /// A planned fusion of a dataset into an OME-Zarr image: plan once (`init`), print it
 /// (``describe()``), run it (``run(output:progress:)``).
 public final class FusionJob: Sendable {
@@ -79,12 +11,9 @@ public final class FusionJob: Sendable {
   public let options: FusionOptions
   public let plan: FusionPlan
   public let spec: OMEZarrImageSpec
-  /// Bytes the view cache may hold (the budget less the in-flight regions).
-  public let cacheBudget: Int
+  /// How the memory budget and the threads are divided.
+  public let resources: ResourcePlan
   let cacheSources: [Int: ViewBlockCache.Source]
-  let bytesPerRegion: Int
-  /// Bytes the in-stream pyramid may hold (0 when the pyramid is read back from disk instead).
-  public let pyramidBytes: Int
 
   /// Plans the fusion.
   ///
@@ -171,32 +100,21 @@ public final class FusionJob: Sendable {
     let executor = FusionExecutor(
       plan: plan, cache: ViewBlockCache(sources: [:], budget: 0), outputType: outputType)
     let inputElementSize = selected.map(\.element.elementType.byteCount).max() ?? 4
-    // The regions in flight, plus each one's encoded copy.
-    bytesPerRegion =
-      executor.bytesPerComputeRegion(inputElementSize: inputElementSize) + chunk.reduce(outputType.byteCount, *)
-    let inFlight = max(1, options.threads) * bytesPerRegion
-    let largestBlock = sources.values.compactMap { s in s.blockShape?.reduce(s.elementType.byteCount, *) }.max() ?? 0
-    let overhead = Self.fixedOverhead
-    // The cache must hold at least the blocks one region needs from two views.
-    let needed = 2 * 8 * largestBlock
-    // The pyramid is built in the stream when the budget can also hold its open blocks, else
-    // read back from disk afterwards.
     let outputSpec = spec
-    let streamBytes = outputSpec.pyramidStreamBytes(
-      for: plan.blocks.map { Self.blockIndex($0, outputSpec) }, threads: options.threads)
-    func cache(_ rest: Int) -> Int { Int(Double(rest) / Self.cacheSlack) }
-    pyramidBytes =
-      outputSpec.canStreamPyramid && cache(options.memoryBytes - inFlight - overhead - streamBytes) >= needed
-      ? streamBytes : 0
-    cacheBudget = cache(options.memoryBytes - inFlight - overhead - pyramidBytes)
-    guard cacheBudget >= needed else {
-      let minimum = inFlight + overhead + Int(Double(needed) * Self.cacheSlack)
-      throw OptionError(
-        "--memory",
-        "a budget of \(Self.format(bytes: options.memoryBytes)) cannot hold \(options.threads) chunks in flight "
-          + "and the input blocks they read; give --memory \(Self.format(bytes: minimum)) or more, "
-          + "or fewer --threads / smaller --chunks")
+    let cached = plan.views.reduce(0) { total, v in
+      sources[v.index]?.blockShape == nil
+        ? total : total + v.shape.reduce(dataset.views[v.index].elementType.byteCount, *)
     }
+    resources = try ResourcePlan(
+      budget: options.memoryBytes, threads: options.threads,
+      // The region being fused, plus its encoded copy.
+      bytesPerRegion: executor.bytesPerComputeRegion(inputElementSize: inputElementSize)
+        + chunk.reduce(outputType.byteCount, *),
+      largestBlock: sources.values.compactMap { s in s.blockShape?.reduce(s.elementType.byteCount, *) }.max() ?? 0,
+      streamBytes: outputSpec.canStreamPyramid
+        ? outputSpec.pyramidStreamBytes(
+          for: plan.blocks.map { Self.blockIndex($0, outputSpec) }, threads: options.threads) : nil,
+      cachedInputBytes: cached, blocks: plan.blocks.count)
   }
 
   /// The output block (leading axes first) a planned block writes at level 0.
@@ -205,39 +123,11 @@ public final class FusionJob: Sendable {
   }
 
   /// True if the pyramid will be built in the stream (a fresh output with more than one level).
-  public var pyramidInStream: Bool { spec.levels > 1 && pyramidBytes > 0 }
-
-  /// Memory the budget sets aside for the process itself: the runtime and libraries, HDF5's
-  /// metadata caches, the encoders' scratch.
-  public static let fixedOverhead = 96 << 20
-
-  /// Resident bytes per byte the input cache holds: blocks being read or still in a worker's hands
-  /// after eviction, and allocator slack. Measured on the 4×4-tile gzip case (`BIG=1
-  /// Benchmarks/fusion/run.sh`, with an earlier 112 MiB fixed overhead and no slack): peak RSS grew
-  /// by 1.11 bytes per cached byte (232 MiB at `--memory 256M` with a 100 MiB cache, 517 MiB at 512M
-  /// with 356 MiB); 1.18 leaves a margin (now 230 and 467 MiB).
-  public static let cacheSlack = 1.18
+  public var pyramidInStream: Bool { spec.levels > 1 && resources.pyramidBytes > 0 }
 
   /// Decoded bytes of all views to fuse.
   public var inputBytes: Int {
     plan.views.reduce(0) { $0 + $1.shape.reduce(dataset.views[$1.index].elementType.byteCount, *) }
-  }
-
-  /// Decoded bytes of the views read through the cache (chunked storage): the most it can hold.
-  public var cachedInputBytes: Int {
-    plan.views.reduce(0) { total, v in
-      cacheSources[v.index]?.blockShape == nil
-        ? total : total + v.shape.reduce(dataset.views[v.index].elementType.byteCount, *)
-    }
-  }
-
-  /// Predicted peak memory: what the cache can hold (its budget, or all cached input if smaller)
-  /// times ``cacheSlack``, plus the regions in flight, plus the in-stream pyramid's open blocks,
-  /// plus ``fixedOverhead``. The cache budget is what is left of the budget after the rest, so
-  /// this is never more than the budget.
-  public var predictedPeakBytes: Int {
-    Int(Double(min(cacheBudget, cachedInputBytes)) * Self.cacheSlack) + max(1, options.threads) * bytesPerRegion
-      + pyramidBytes + Self.fixedOverhead
   }
 
   /// Bytes of every level of the output, uncompressed (all channels and timepoints): an upper
@@ -255,7 +145,16 @@ public final class FusionJob: Sendable {
       "\($0.key) view\($0.key == 1 ? "" : "s"): \($0.value)"
     }
     let unit = options.shardShape == nil ? "chunks" : "shards"
-    return [
+    let pyramid: String =
+      spec.levels == 1
+      ? "none"
+      : pyramidInStream
+        ? "\(spec.levels - 1) level(s) built in the stream from level-0 blocks in memory"
+          + (options.mode == .resume
+            ? " (from disk if the output has complete blocks; its memory then goes to the cache)" : "")
+        : "\(spec.levels - 1) level(s) built from level 0 read back from disk"
+          + (spec.canStreamPyramid ? " (the budget cannot hold the in-stream pyramid)" : " (odd chunk extents)")
+    var lines: [String] = [
       "output      \(spec.axisNames.joined(separator: ",")) \(spec.arrayShape(level: 0).map(String.init).joined(separator: "×")) \(spec.dataType), voxel \(plan.grid.voxelSize.map { String(format: "%.4g", $0) }.joined(separator: " × ")) µm, origin \(plan.grid.origin.map { String(format: "%.4g", abs($0) < 1e-9 ? 0 : $0) }.joined(separator: ", ")) µm",
       "format      Zarr v\(spec.format.rawValue) (OME-NGFF \(spec.format == .v3 ? "0.5" : "0.4")), \(spec.compressor), chunks \(spec.chunkShape.map(String.init).joined(separator: "×"))"
         + (spec.shardShape.map { ", shards \($0.map(String.init).joined(separator: "×"))" } ?? "")
@@ -267,19 +166,10 @@ public final class FusionJob: Sendable {
       "\(unit)      \(plan.blocks.count) to fuse of \(plan.totalBlocks) (\(plan.totalBlocks - plan.blocks.count) untouched, left as fill); grid \(blockGrid.gridShape.map(String.init).joined(separator: "×")) per channel",
       "views/block \(hist.joined(separator: ", "))",
       "bytes       read ≈ \(Self.format(bytes: readBytes)) (decoded), write ≤ \(Self.format(bytes: outBytes)) uncompressed at level 0",
-      "memory      peak ≈ \(Self.format(bytes: predictedPeakBytes)) of a \(Self.format(bytes: options.memoryBytes)) budget: cache ≤ \(Self.format(bytes: min(cacheBudget, cachedInputBytes))) (×\(Self.cacheSlack) resident) + \(options.threads) × \(Self.format(bytes: bytesPerRegion)) in flight"
-        + (pyramidInStream ? " + pyramid ≤ \(Self.format(bytes: pyramidBytes))" : "")
-        + " + \(Self.format(bytes: Self.fixedOverhead))",
-      "pyramid     "
-        + (spec.levels == 1
-          ? "none"
-          : pyramidInStream
-            ? "\(spec.levels - 1) level(s) built in the stream from level-0 blocks in memory"
-              + (options.mode == .resume
-                ? " (from disk if the output has complete blocks; its memory then goes to the cache)" : "")
-            : "\(spec.levels - 1) level(s) built from level 0 read back from disk"
-              + (spec.canStreamPyramid ? " (the budget cannot hold the in-stream pyramid)" : " (odd chunk extents)")),
-    ].joined(separator: "\n")
+    ]
+    lines += resources.describe()
+    lines.append("pyramid     " + pyramid)
+    return lines.joined(separator: "\n")
   }
 
   /// "1.5 GiB"-style sizes.
@@ -350,17 +240,17 @@ public final class FusionJob: Sendable {
     // blocks). Otherwise plan order (neighbours together, so input blocks they share are still
     // cached) — or, when the cache holds all the input anyway, the blocks with the most views (the
     // slowest) first, so the threads finish together. The order never changes the output.
-    let stream = pyramidBytes > 0 ? image.pyramidStream(for: indices) : nil
+    let stream = resources.pyramidBytes > 0 ? image.pyramidStream(for: indices) : nil
     // Without the stream (a resumed output) the memory set aside for it goes to the cache. The
     // cache lives only for this phase, so a pyramid built from disk afterwards reuses its memory.
     let cache = ViewBlockCache(
-      sources: cacheSources, budget: cacheBudget + (stream == nil ? Int(Double(pyramidBytes) / Self.cacheSlack) : 0))
+      sources: cacheSources, budget: resources.cacheBytes(streaming: stream != nil))
     let executor = FusionExecutor(
       plan: plan, cache: cache, outputType: spec.dataType, fillValue: spec.fillValue, clock: options.stageClock)
     let order: [Int]
     if stream != nil {
       order = image.pyramidOrder(of: indices)
-    } else if cachedInputBytes <= cacheBudget {
+    } else if resources.cachedInputBytes <= resources.cacheBytes {
       order = remaining.indices.sorted { (remaining[$0].views.count, $1) > (remaining[$1].views.count, $0) }
     } else {
       order = Array(remaining.indices)
@@ -421,7 +311,7 @@ public final class FusionJob: Sendable {
     // starts no more: every finished block is in the progress log, so --resume continues.
     do {
       try Parallel.forEach(
-        total, threads: options.threads, nested: Parallel.nestedThreads(options.threads, items: total)
+        total, threads: options.threads, nested: resources.decoderThreads
       ) { i in
         try Interruption.check("")
         try fuseBlock(i)
