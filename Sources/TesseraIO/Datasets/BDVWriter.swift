@@ -105,22 +105,12 @@ public final class BDVWriter {
       (ViewID(timepoint: timepoint, setup: id), [("Translation", translation), ("calibration", calibration)]))
   }
 
-  /// Block mean over `factors` (z, y, x); edge blocks average what they hold. Shape: floor,
-  /// at least 1, as BigDataViewer's exporter.
+  /// Block mean over `factors` (z, y, x) in `Double` (``BlockMean``); edge blocks average what
+  /// they hold. Shape: floor, at least 1, as BigDataViewer's exporter.
   static func downsample(_ v: VolumeBuffer<UInt16>, by factors: [Int]) -> VolumeBuffer<UInt16> {
     let shape = zip(v.shape, factors).map { max(1, $0 / $1) }
-    var out = VolumeBuffer<UInt16>(shape: shape)
-    Box(shape: shape).forEachIndex { p in
-      var sum = 0.0
-      var count = 0.0
-      Box(lower: zip(p, factors).map { $0 * $1 }, upper: zip(p, factors).map { ($0 + 1) * $1 })
-        .intersection(v.box).forEachIndex { q in
-          sum += Double(v[q])
-          count += 1
-        }
-      out[p] = UInt16(clamping: sum / count)
-    }
-    return out
+    return BlockMean.reduce(AnyVolumeBuffer(v), to: Box(shape: shape), step: factors, accumulator: Double.self)
+      .converted(to: UInt16.self)
   }
 
   /// Writes the XML and closes the HDF5 file's datasets.

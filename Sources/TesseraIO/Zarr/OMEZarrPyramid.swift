@@ -1,7 +1,7 @@
 import Foundation
 import TesseraCore
 
-// The pyramid of an OME-Zarr image: level k+1 is the block mean of level k over `step` (2 on the
+// The pyramid of an OME-Zarr image: level k+1 is the block mean (``BlockMean``) of level k over `step` (2 on the
 // axes that halve, 1 elsewhere). Two ways to build it, with identical bytes:
 // - in the stream (``OMEZarrImage/PyramidStream``): each level-k block, as it is written, is
 //   reduced into the in-memory level-(k+1) block above it, which is written (and reduced further)
@@ -32,142 +32,7 @@ extension OMEZarrImage {
           upper: zip(box.upper, fullStep).map { $0 * $1 }
         ).intersection(source.grid.bounds)
         let input = try source.read(sourceBox)
-        try self.writeBlock(level: level, block, Self.downsample(input, to: box, step: fullStep))
-      }
-    }
-  }
-
-  /// Block mean over `step` (per axis 1 or 2): output voxel `q` averages the input voxels
-  /// `q·step + k` (0 ≤ k < step) that exist in `input` (edge blocks average fewer), summed in
-  /// Float in a fixed order (the rows of the group slowest axis first, then x) and divided by the
-  /// count, then converted with Tessera's rule. Sums of at most 8 values of ≤16-bit data are exact
-  /// in Float and the counts are powers of two, so for those types the result is the exactly
-  /// rounded mean. Each output voxel depends only on its own group, so results do not depend on
-  /// how the level is cut into blocks.
-  static func downsample(_ input: AnyVolumeBuffer, to box: Box, step: [Int]) -> AnyVolumeBuffer {
-    var out = AnyVolumeBuffer(elementType: input.elementType, uninitializedBox: box)
-    out.withUnsafeMutableBytes { dst in
-      downsample(input, to: box, step: step, into: dst.baseAddress!, destinationBox: box)
-    }
-    return out
-  }
-
-  /// ``downsample(_:to:step:)`` writing the voxels of `box` into `destination`, a C-order array
-  /// over `destinationBox` (which contains `box`) of the input's element type.
-  static func downsample(
-    _ input: AnyVolumeBuffer, to box: Box, step: [Int], into destination: UnsafeMutableRawPointer,
-    destinationBox: Box
-  ) {
-    let inBox = input.box
-    let n = box.rank
-    let type = input.elementType
-    let size = type.byteCount
-    guard !box.isEmpty else { return }
-    let inStrides = VolumeBuffer<Float>.strides(for: inBox.shape)
-    let outStrides = VolumeBuffer<Float>.strides(for: destinationBox.shape)
-    let outLength = box.upper[n - 1] - box.lower[n - 1]
-    let stepX = step[n - 1]
-    // The input x-range feeding one output row.
-    let x0 = box.lower[n - 1] * stepX
-    let x1 = Swift.min(box.upper[n - 1] * stepX, inBox.upper[n - 1])
-    let rowLength = Swift.max(0, x1 - x0)
-    let first = x0 - inBox.lower[n - 1]
-    // Scratch for one output row: the converted input row, the sums and the counts.
-    let rowIn = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, rowLength))
-    let sum = UnsafeMutablePointer<Float>.allocate(capacity: outLength)
-    let count = UnsafeMutablePointer<Float>.allocate(capacity: outLength)
-    defer {
-      rowIn.deallocate()
-      sum.deallocate()
-      count.deallocate()
-    }
-    // The input rows of one group: offsets of the rows q·step + k over k in C order.
-    let groupShape = Array(step.dropLast())
-    let groupRows = groupShape.reduce(1, *)
-    var offsets = [Int](repeating: 0, count: groupRows)
-    var k = [Int](repeating: 0, count: n - 1)
-    input.withUnsafeBytes { src in
-      let base = src.baseAddress!
-      offsets.withUnsafeMutableBufferPointer { offsets in
-        var q = box.lower
-        while true {
-          var rows = 0
-          for g in 0..<groupRows {
-            var rest = g
-            for d in Swift.stride(from: n - 2, through: 0, by: -1) {
-              k[d] = rest % groupShape[d]
-              rest /= groupShape[d]
-            }
-            var offset = 0
-            var inside = true
-            for d in 0..<(n - 1) {
-              let i = q[d] * step[d] + k[d]
-              if i < inBox.lower[d] || i >= inBox.upper[d] {
-                inside = false
-                break
-              }
-              offset += (i - inBox.lower[d]) * inStrides[d]
-            }
-            if inside {
-              offsets[rows] = offset
-              rows += 1
-            }
-          }
-          sum.update(repeating: 0, count: outLength)
-          count.update(repeating: 0, count: outLength)
-          // Every value is added to its voxel's sum in the order of the rows, then of x: the same
-          // sequence of Float additions for any block or piece shape.
-          for r in 0..<rows {
-            ElementConversion.convert(
-              rowLength, from: type, base + (offsets[r] + first) * size, to: .float32, rowIn)
-            if stepX == 2 {
-              var j = 0
-              var i = 0
-              // Eight output voxels at a time: the even and odd halves of 16 inputs are added in
-              // the same order as below, lane by lane, so the sums are the same bits.
-              let twos = SIMD8<Float>(repeating: 2)
-              while j + 16 <= rowLength {
-                let v = UnsafeRawPointer(rowIn + j).loadUnaligned(as: SIMD16<Float>.self)
-                var sums = UnsafeRawPointer(sum + i).loadUnaligned(as: SIMD8<Float>.self)
-                sums += v.evenHalf
-                sums += v.oddHalf
-                UnsafeMutableRawPointer(sum + i).storeBytes(of: sums, as: SIMD8<Float>.self)
-                let counts = UnsafeRawPointer(count + i).loadUnaligned(as: SIMD8<Float>.self) + twos
-                UnsafeMutableRawPointer(count + i).storeBytes(of: counts, as: SIMD8<Float>.self)
-                i += 8
-                j += 16
-              }
-              while j + 1 < rowLength {
-                sum[i] += rowIn[j]
-                sum[i] += rowIn[j + 1]
-                count[i] += 2
-                i += 1
-                j += 2
-              }
-              if j < rowLength {
-                sum[i] += rowIn[j]
-                count[i] += 1
-              }
-            } else {
-              for j in 0..<rowLength {
-                sum[j] += rowIn[j]
-                count[j] += 1
-              }
-            }
-          }
-          for i in 0..<outLength where count[i] > 0 { sum[i] /= count[i] }
-          var outOffset = 0
-          for d in 0..<n { outOffset += (q[d] - destinationBox.lower[d]) * outStrides[d] }
-          ElementConversion.convert(outLength, from: .float32, sum, to: type, destination + outOffset * size)
-          var d = n - 2
-          while d >= 0 {
-            q[d] += 1
-            if q[d] < box.upper[d] { break }
-            q[d] = box.lower[d]
-            d -= 1
-          }
-          if d < 0 { break }
-        }
+        try self.writeBlock(level: level, block, BlockMean.reduce(input, to: box, step: fullStep))
       }
     }
   }
@@ -253,7 +118,7 @@ extension OMEZarrImage {
       let box = Box(
         lower: zip(piece.box.lower, step).map { $0 / $1 },
         upper: zip(piece.box.upper, step).map { ($0 + $1 - 1) / $1 })
-      OMEZarrImage.downsample(piece, to: box, step: step, into: parent.bytes.baseAddress!, destinationBox: parent.box)
+      BlockMean.reduce(piece, to: box, step: step, into: parent.bytes.baseAddress!, destinationBox: parent.box)
     }
 
     /// The open parent block, made (all fill) on first use. The block is allocated and filled

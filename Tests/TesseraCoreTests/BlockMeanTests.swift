@@ -1,0 +1,64 @@
+import Testing
+
+@testable import TesseraCore
+
+/// The one block-mean kernel: against a direct mean for every rank and step, edge blocks
+/// included, and the same bits however the output is cut.
+@Suite struct BlockMeanTests {
+  /// The mean of each output voxel's block computed directly (Double), with Tessera's rule.
+  static func reference(_ v: VolumeBuffer<UInt16>, _ box: Box, _ step: [Int]) -> VolumeBuffer<UInt16> {
+    var out = VolumeBuffer<UInt16>(box: box)
+    box.forEachIndex { q in
+      var sum = 0.0
+      var count = 0.0
+      Box(lower: zip(q, step).map { $0 * $1 }, upper: zip(q, step).map { ($0 + 1) * $1 }).intersection(v.box)
+        .forEachIndex { p in
+          sum += Double(v[p])
+          count += 1
+        }
+      out[q] = UInt16(clamping: sum / count)
+    }
+    return out
+  }
+
+  static func sample(_ shape: [Int], seed: UInt64) -> VolumeBuffer<UInt16> {
+    var rng = SplitMix64(seed: seed)
+    var v = VolumeBuffer<UInt16>(shape: shape)
+    for i in v.storage.indices { v.storage[i] = UInt16(truncatingIfNeeded: rng.next() >> 48) }
+    return v
+  }
+
+  @Test(arguments: [[37], [9, 23], [5, 7, 19], [3, 4, 5, 6]])
+  func matchesTheDirectMean(shape: [Int]) throws {
+    let v = Self.sample(shape, seed: UInt64(shape.count))
+    for s in [1, 2, 3] {
+      for steps in [Array(repeating: s, count: shape.count), shape.indices.map { $0 == 0 ? 1 : s }] {
+        let box = Box(shape: zip(shape, steps).map { ($0 + $1 - 1) / $1 })  // ceil: edge blocks partial
+        let expected = Self.reference(v, box, steps)
+        let float = BlockMean.reduce(AnyVolumeBuffer(v), to: box, step: steps).converted(to: UInt16.self)
+        let double = BlockMean.reduce(AnyVolumeBuffer(v), to: box, step: steps, accumulator: Double.self)
+          .converted(to: UInt16.self)
+        #expect(double == expected, "\(shape) step \(steps)")
+        // Float: the same wherever the sum is exact and the count a power of two (steps 1 and 2).
+        if s <= 2 { #expect(float == expected, "\(shape) step \(steps)") }
+      }
+    }
+  }
+
+  @Test func theSameBitsHoweverTheOutputIsCut() throws {
+    let v = Self.sample([6, 50, 70], seed: 9)
+    let box = Box(shape: [3, 25, 35])
+    let whole = BlockMean.reduce(AnyVolumeBuffer(v), to: box, step: [2, 2, 2])
+    var pieces = AnyVolumeBuffer(elementType: .uint16, box: box)
+    for piece in [
+      Box(lower: [0, 0, 0], upper: [3, 11, 35]), Box(lower: [0, 11, 0], upper: [3, 25, 17]),
+      Box(lower: [0, 11, 17], upper: [3, 25, 35]),
+    ] {
+      pieces.withUnsafeMutableBytes { dst in
+        BlockMean.reduce(
+          AnyVolumeBuffer(v), to: piece, step: [2, 2, 2], into: dst.baseAddress!, destinationBox: box)
+      }
+    }
+    #expect(pieces.converted(to: UInt16.self) == whole.converted(to: UInt16.self))
+  }
+}
