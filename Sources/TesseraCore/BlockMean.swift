@@ -10,23 +10,40 @@
 /// exact (below 2²⁴) and the quotient is correctly rounded, so for power-of-two counts the result
 /// is the exactly rounded mean; `Double` is exact for counts up to 2³⁶ of such data.
 public enum BlockMean {
+  /// The type the sums run in.
+  public enum Accumulator: Sendable {
+    case float, double
+  }
+
   /// The block means of `input` over `step` for the voxels of `box` (output coordinates: voxel
   /// `q` covers input voxels `q·step …`), as a new buffer of the input's element type.
-  public static func reduce<A: BinaryFloatingPoint & SIMDScalar & VoxelElement>(
-    _ input: AnyVolumeBuffer, to box: Box, step: [Int], accumulator: A.Type = Float.self
+  public static func reduce(
+    _ input: AnyVolumeBuffer, to box: Box, step: [Int], accumulator: Accumulator = .float
   ) -> AnyVolumeBuffer {
     var out = AnyVolumeBuffer(elementType: input.elementType, uninitializedBox: box)
     out.withUnsafeMutableBytes { dst in
-      reduce(input, to: box, step: step, into: dst.baseAddress!, destinationBox: box, accumulator: A.self)
+      reduce(input, to: box, step: step, into: dst.baseAddress!, destinationBox: box, accumulator: accumulator)
     }
     return out
   }
 
   /// ``reduce(_:to:step:accumulator:)`` writing the voxels of `box` into `destination`, a C-order
   /// array over `destinationBox` (which contains `box`) of the input's element type.
-  public static func reduce<A: BinaryFloatingPoint & SIMDScalar & VoxelElement>(
+  public static func reduce(
     _ input: AnyVolumeBuffer, to box: Box, step: [Int], into destination: UnsafeMutableRawPointer,
-    destinationBox: Box, accumulator: A.Type = Float.self
+    destinationBox: Box, accumulator: Accumulator = .float
+  ) {
+    // Dispatched once here, so the loops below are specialised for the accumulator (callers in
+    // other modules would otherwise run them unspecialised).
+    switch accumulator {
+    case .float: run(input, box, step, destination, destinationBox, Float.self)
+    case .double: run(input, box, step, destination, destinationBox, Double.self)
+    }
+  }
+
+  static func run<A: BinaryFloatingPoint & SIMDScalar & VoxelElement>(
+    _ input: AnyVolumeBuffer, _ box: Box, _ step: [Int], _ destination: UnsafeMutableRawPointer,
+    _ destinationBox: Box, _: A.Type
   ) {
     let inBox = input.box
     let n = box.rank

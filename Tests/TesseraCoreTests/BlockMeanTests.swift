@@ -36,7 +36,7 @@ import Testing
         let box = Box(shape: zip(shape, steps).map { ($0 + $1 - 1) / $1 })  // ceil: edge blocks partial
         let expected = Self.reference(v, box, steps)
         let float = BlockMean.reduce(AnyVolumeBuffer(v), to: box, step: steps).converted(to: UInt16.self)
-        let double = BlockMean.reduce(AnyVolumeBuffer(v), to: box, step: steps, accumulator: Double.self)
+        let double = BlockMean.reduce(AnyVolumeBuffer(v), to: box, step: steps, accumulator: .double)
           .converted(to: UInt16.self)
         #expect(double == expected, "\(shape) step \(steps)")
         // Float: the same wherever the sum is exact and the count a power of two (steps 1 and 2).

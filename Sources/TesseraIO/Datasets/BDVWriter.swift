@@ -109,7 +109,7 @@ public final class BDVWriter {
   /// they hold. Shape: floor, at least 1, as BigDataViewer's exporter.
   static func downsample(_ v: VolumeBuffer<UInt16>, by factors: [Int]) -> VolumeBuffer<UInt16> {
     let shape = zip(v.shape, factors).map { max(1, $0 / $1) }
-    return BlockMean.reduce(AnyVolumeBuffer(v), to: Box(shape: shape), step: factors, accumulator: Double.self)
+    return BlockMean.reduce(AnyVolumeBuffer(v), to: Box(shape: shape), step: factors, accumulator: .double)
       .converted(to: UInt16.self)
   }
 
