@@ -9,7 +9,7 @@ public struct RegistrationLink: Sendable, Codable, Hashable {
   public var correlation: Double?
   public var accepted: Bool
   /// Why the link was kept or rejected.
-  public var reason: String?
+  public var reason: Reason?
   /// Residual of the link after the global solve, voxels.
   public var residualVoxels: Double?
   /// Per-axis standard deviation of the measured shift, voxels (from the pair's own fit; nil if
@@ -42,8 +42,20 @@ public struct TileCorrection: Sendable, Codable, Hashable {
   public var links: Int
   /// Largest residual among them, voxels.
   public var maxResidualVoxels: Double
-  /// How the correction was found: "solved", "from neighbours", "unchanged".
-  public var source: String
+  /// How the correction was found.
+  public var source: Source
+
+  /// How a tile's correction was found; printed and written to reports as its raw value.
+  public enum Source: String, Sendable, Codable, Hashable, CustomStringConvertible {
+    /// By the global solve: the tile has accepted links.
+    case solved
+    /// The mean correction of overlapping neighbours that were solved (the tile has no accepted link).
+    case fromNeighbours = "from neighbours"
+    /// None: no accepted link and no solved neighbour.
+    case unchanged
+
+    public var description: String { rawValue }
+  }
 }
 
 /// The outcome of a registration.

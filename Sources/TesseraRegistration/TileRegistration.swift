@@ -74,15 +74,14 @@ public enum TileRegistration {
         tiles: o.tiles, overlapVoxels: o.extentVoxels, shiftVoxels: nil, shiftUm: nil, correlation: nil,
         accepted: false, reason: nil)
       switch measured[i] {
-      case nil: link.reason = "no peak with enough overlap within the maximum shift"
+      case nil: link.reason = .noPeak
       case let m?:
         link.shiftVoxels = m.voxels
         link.shiftUm = m.um
         link.correlation = m.correlation
         link.uncertaintyVoxels = m.uncertainty
         if m.correlation < options.minCorrelation {
-          link.reason = String(
-            format: "correlation %.3f below --min-correlation %.2f", m.correlation, options.minCorrelation)
+          link.reason = .lowCorrelation(m.correlation, minimum: options.minCorrelation)
         } else {
           link.accepted = true
         }
