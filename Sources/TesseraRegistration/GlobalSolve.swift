@@ -49,18 +49,18 @@ extension TileRegistration {
     // Links taking part: accepted, between two known tiles, with a finite shift of the right rank.
     for l in links.indices where links[l].accepted {
       let t = links[l].tiles
-      let problem: String? =
+      let problem: RegistrationLink.Reason? =
         !voxelUsable
-        ? "voxel size \(voxel) is not \(rank) positive values"
+        ? .unusableVoxelSize(voxel, rank: rank)
         : t.count != 2 || t[0] == t[1]
-          ? "a link joins two different tiles"
+          ? .notTwoTiles
           : !t.allSatisfy({ index[$0] != nil })
-            ? "tile \(t.first { index[$0] == nil }!) is not among the tiles solved for"
+            ? .unknownTile(t.first { index[$0] == nil }!)
             : links[l].shiftUm?.count != rank || !links[l].shiftUm!.allSatisfy(\.isFinite)
-              ? "no finite shift of \(rank) values" : nil
+              ? .noFiniteShift(rank: rank) : nil
       if let problem {
         links[l].accepted = false
-        links[l].reason = "dropped: \(problem)"
+        links[l].reason = problem
       }
     }
     let initial = links.indices.filter { links[$0].accepted }
@@ -239,8 +239,7 @@ extension TileRegistration {
         links[worst.link].accepted = false
         links[worst.link].residualVoxels = residuals[worst.link].map { $0 * $0 }.reduce(0, +).squareRoot()
         links[worst.link].normalizedResidual = worst.z
-        links[worst.link].reason =
-          "dropped: differs from the path through the other links by \(fixed(worst.e, 2)) voxels (\(fixed(worst.z, 1)) σ)"
+        links[worst.link].reason = .inconsistent(discrepancy: worst.e, normalized: worst.z)
         droppedNow += 1
         if worst.link != s.link {
           inPlace.append(k)
@@ -255,11 +254,10 @@ extension TileRegistration {
       links[l].residualVoxels = norm
       if let (z, e) = examined[l] {
         links[l].normalizedResidual = z
-        links[l].reason =
-          "kept: residual \(fixed(norm, 3)) voxels, differs from the path through the other links by \(fixed(e, 3)) voxels (\(fixed(z, 1)) σ)"
+        links[l].reason = .consistent(residual: norm, discrepancy: e, normalized: z)
       } else {
         links[l].normalizedResidual = chi[l]
-        links[l].reason = "kept: residual \(fixed(norm, 3)) voxels (\(fixed(chi[l], 1)) σ)"
+        links[l].reason = .kept(residual: norm, normalized: chi[l])
       }
     }
     return report(
@@ -281,14 +279,14 @@ extension TileRegistration {
       neighbours[o.tiles[0], default: []].append(o.tiles[1])
       neighbours[o.tiles[1], default: []].append(o.tiles[0])
     }
-    var source = tiles.map { linked.contains($0) ? "solved" : "unchanged" }
+    var source = tiles.map { linked.contains($0) ? TileCorrection.Source.solved : .unchanged }
     for (i, t) in tiles.enumerated() where !linked.contains(t) {
       let from = (neighbours[t] ?? []).compactMap { linked.contains($0) ? index[$0] : nil }
       if from.isEmpty {
         corrections[i] = [Double](repeating: 0, count: rank)
       } else {
         corrections[i] = (0..<rank).map { d in from.map { corrections[$0][d] }.reduce(0, +) / Double(from.count) }
-        source[i] = "from neighbours"
+        source[i] = .fromNeighbours
       }
     }
     let accepted = links.indices.filter { links[$0].accepted }
@@ -311,20 +309,6 @@ extension TileRegistration {
       rmsResidualVoxels: residualNorms.isEmpty
         ? 0 : (residualNorms.map { $0 * $0 }.reduce(0, +) / Double(residualNorms.count)).squareRoot(),
       weaklyLinkedTiles: weak)
-  }
-
-  /// `x` with `digits` (≤ 6) decimals, as `String(format: "%.*f")` prints it, for the many
-  /// reasons of a large solve (Foundation's formatter costs microseconds each); ties round away
-  /// from zero.
-  static func fixed(_ x: Double, _ digits: Int) -> String {
-    let scale = [1, 10, 100, 1000, 10_000, 100_000, 1_000_000][digits]
-    let scaled = (abs(x) * Double(scale)).rounded()
-    guard x.isFinite, scaled < 1e15 else { return String(format: "%.\(digits)f", x) }
-    let n = Int(scaled)
-    let fraction = String(n % scale)
-    let sign = x < 0 ? "-" : ""
-    guard digits > 0 else { return sign + String(n) }
-    return sign + String(n / scale) + "." + String(repeating: "0", count: digits - fraction.count) + fraction
   }
 
   /// A link the rejection examined whose leave-one-out disagreement is too large.

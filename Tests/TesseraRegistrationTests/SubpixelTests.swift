@@ -130,7 +130,7 @@ import Testing
     for l in report.links {
       let e = Self.linkError(l, tiling)
       print(
-        "link \(l.tiles) error \(e.map { String(format: "%.3f", $0) }) σ \(l.uncertaintyVoxels ?? []) \(l.reason ?? "")"
+        "link \(l.tiles) error \(e.map { String(format: "%.3f", $0) }) σ \(l.uncertaintyVoxels ?? []) \(l.reason?.description ?? "")"
       )
       #expect(l.reason != nil)
       if l.accepted { #expect(e.map(abs).max()! < 0.05) }
@@ -159,9 +159,9 @@ import Testing
     let report = TileRegistration.solve(
       tiles: tiling.dataset.tiles, links: links, rank: 3, voxel: tiling.voxelSize, options: options,
       overlaps: TileRegistration.pairs(tiling.dataset, options: options))
-    print(report.links.map { "\($0.tiles) \($0.accepted) \($0.reason ?? "")" }.joined(separator: "\n"))
+    print(report.links.map { "\($0.tiles) \($0.accepted) \($0.reason?.description ?? "")" }.joined(separator: "\n"))
     #expect(!report.links[edge].accepted)
-    #expect(report.links[edge].reason?.hasPrefix("dropped") == true)
+    #expect(report.links[edge].reason?.description.hasPrefix("dropped") == true)
     #expect(report.accepted == 5)
     let worst = tiling.errors(report).flatMap { $0 }.map(abs).max()!
     #expect(worst <= 0.15)

@@ -41,7 +41,7 @@ import Testing
     )
     #expect(before > 2)
     #expect(after <= 0.25)
-    #expect(report.tiles.allSatisfy { $0.source == "solved" })
+    #expect(report.tiles.allSatisfy { $0.source == .solved })
     // Channels of a tile moved together.
     for t in refined.tiles {
       let views = refined.views.filter { $0.tile == t }
@@ -76,7 +76,7 @@ import Testing
     for t in [4, 8] {
       let tile = report.tiles.first { $0.tile == t }!
       #expect(tile.links == 0)
-      #expect(tile.source == "from neighbours")
+      #expect(tile.source == .fromNeighbours)
       // No wild jump: within the stage error (3 voxels) of the stated position, plus the solve's spread.
       let moved = zip(refined.views[t].viewToWorld.translation, dataset.views[t].viewToWorld.translation).map {
         abs($0 - $1)
