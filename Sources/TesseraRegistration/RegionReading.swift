@@ -140,24 +140,15 @@ extension TileRegistration {
     return (0..<rank).map { d in max(1, shape[d] / (rank == 3 && d == 0 ? 1 : f)) }
   }
 
-  /// Block mean by `f` in y and x (z keeps its resolution).
+  /// Block mean by `f` in y and x (z keeps its resolution), over blocks counted from the region's
+  /// own first voxel (``BlockMean``, summed in Float): the result's voxel q averages the region's
+  /// voxels `q·f + k`, 0 ≤ k < f, of those it holds. Origin 0.
   static func downsample(_ region: VolumeBuffer<Float>, _ f: Int) -> VolumeBuffer<Float> {
-    let shape = region.shape
-    let rank = shape.count
+    let rank = region.rank
     let factors = (0..<rank).map { d in rank == 3 && d == 0 ? 1 : f }
-    let out = downsampledShape(shape, f)
-    var result = VolumeBuffer<Float>(shape: out)
-    var k = 0
-    Box(shape: out).forEachIndex { q in
-      var s: Float = 0
-      var c: Float = 0
-      Box(lower: zip(q, factors).map { $0 * $1 }, upper: zip(q, factors).map { ($0 + 1) * $1 }).forEachIndex { p in
-        s += region[p]
-        c += 1
-      }
-      result.storage[k] = s / c
-      k += 1
-    }
-    return result
+    var local = region
+    local.move(to: Array(repeating: 0, count: rank))
+    return BlockMean.reduce(AnyVolumeBuffer(local), to: Box(shape: downsampledShape(region.shape, f)), step: factors)
+      .converted(to: Float.self)
   }
 }

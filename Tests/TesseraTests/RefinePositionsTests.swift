@@ -49,6 +49,24 @@ import Testing
     }
   }
 
+  /// `--downsample 2` on tiles without stored pyramid levels block-averages each overlap region
+  /// in memory (the regions are labelled with their place in the tile, not at 0: that trapped once)
+  /// and still finds the positions, to the coarser grid's accuracy.
+  @Test func downsampledInMemoryRecoversPositions() throws {
+    let dir = TemporaryDirectory()
+    let a = SyntheticAcquisition(
+      tileShape: [16, 96, 112], grid: [1, 2, 2], overlap: 0.25, channels: 1, voxelSize: [2, 0.5, 0.5], jitter: 4,
+      blobDensity: 3000, seed: 24)
+    let written = try a.writeHDF5Tiles(to: dir.url.path, deflateLevel: nil)
+    let (dataset, _) = try DatasetLoader.open(written.tiles)
+    var options = RegistrationOptions(maxShift: [4, 12, 12])
+    options.downsample = 2
+    let (refined, report) = try RefinePositions.run(dataset, options: options)
+    #expect(report.accepted >= 3)
+    #expect(Self.rmsError(dataset, a.truePositions, voxel: a.voxelSize) > 2)
+    #expect(Self.rmsError(refined, a.truePositions, voxel: a.voxelSize) <= 0.5)
+  }
+
   /// Empty background tiles: their links are rejected, and they keep a sensible position (their
   /// neighbours' average correction), not a wild jump.
   @Test func emptyTilesAreRejectedAndStayPut() throws {
