@@ -27,13 +27,13 @@ public enum TileRegistration {
     let overlaps = pairs(dataset, options: options).filter {
       viewsOfTile[$0.tiles[0]] != nil && viewsOfTile[$0.tiles[1]] != nil
     }
-    // Every pair's reads announced to the cache. The largest transform sizes the FFT buffers.
+    // Checked before any parallel work: every pair registers a translation. Then every pair's
+    // reads are announced to the cache, and the largest transform sizes the FFT buffers.
     var largestTransform = 0
     for o in overlaps {
       let (a, b) = (viewsOfTile[o.tiles[0]]![0], viewsOfTile[o.tiles[1]]![0])
-      guard a.viewToWorld.isAxisAligned, b.viewToWorld.isAxisAligned, a.voxelSize == b.voxelSize,
-        let (boxA, boxB, _, _) = regions(o, a, b)
-      else { continue }
+      try checkTranslation(a, b)
+      guard let (boxA, boxB, _, _) = regions(o, a, b) else { continue }
       cached.expect(o.tiles, boxA, boxB)
       let shape = downsampledShape(boxA.shape, factor)
       largestTransform = max(largestTransform, shape.map { PhaseCorrelation.fftSize(max($0, 2)) }.reduce(1, *))
@@ -101,6 +101,16 @@ public enum TileRegistration {
     var uncertainty: [Double]?
   }
 
+  /// Throws unless views `a` and `b` differ by a translation (axis-aligned, equal voxel sizes),
+  /// which is what phase correlation measures.
+  static func checkTranslation(_ a: View, _ b: View) throws(GeometryError) {
+    guard a.viewToWorld.isAxisAligned, b.viewToWorld.isAxisAligned, a.voxelSize == b.voxelSize else {
+      throw GeometryError.invalidMatrix(
+        "refine-positions registers translations: views \(a.name) and \(b.name) must be axis-aligned with equal voxel sizes"
+      )
+    }
+  }
+
   /// Phase correlation of one pair on their overlap at the stated positions.
   static func measure(
     _ overlap: TileOverlap, _ viewsA: [View], _ viewsB: [View], factor: Int, fullVoxel: [Double],
@@ -109,11 +119,7 @@ public enum TileRegistration {
   ) throws -> Measurement? {
     let a = viewsA[0]
     let b = viewsB[0]
-    guard a.viewToWorld.isAxisAligned, b.viewToWorld.isAxisAligned, a.voxelSize == b.voxelSize else {
-      throw GeometryError.invalidMatrix(
-        "refine-positions registers translations: views \(a.name) and \(b.name) must be axis-aligned with equal voxel sizes"
-      )
-    }
+    try checkTranslation(a, b)
     let rank = a.rank
     let v = a.voxelSize
     guard let (boxA, boxB, k, delta) = regions(overlap, a, b) else { return nil }

@@ -67,6 +67,21 @@ import Testing
     #expect(Self.rmsError(refined, a.truePositions, voxel: a.voxelSize) <= 0.5)
   }
 
+  /// A rotated view is refused before any pair is measured, naming both views.
+  @Test func rotatedViewsAreRefusedUpFront() throws {
+    let dir = TemporaryDirectory()
+    let a = SyntheticAcquisition(
+      tileShape: [60, 70], grid: [1, 2], overlap: 0.3, channels: 1, voxelSize: [1, 1], jitter: 1, seed: 25)
+    let written = try a.writeHDF5Tiles(to: dir.url.path, deflateLevel: nil)
+    var (dataset, _) = try DatasetLoader.open(written.tiles)
+    let (c, s) = (0.8, 0.6)
+    let rotation = try AffineTransform(matrix: [[c, -s, 0], [s, c, 0]])
+    dataset.views[1].viewToWorld = compose(dataset.views[1].viewToWorld, rotation)
+    expectError(["axis-aligned", dataset.views[0].name, dataset.views[1].name]) {
+      _ = try RefinePositions.run(dataset, options: RegistrationOptions(maxShift: [8, 8]))
+    }
+  }
+
   /// Empty background tiles: their links are rejected, and they keep a sensible position (their
   /// neighbours' average correction), not a wild jump.
   @Test func emptyTilesAreRejectedAndStayPut() throws {
