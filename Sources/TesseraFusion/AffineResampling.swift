@@ -1,7 +1,13 @@
 import TesseraCore
 
 extension ViewSampler {
-  /// General affine: each voxel computes its own position, taps and weight.
+  /// General affine: each voxel computes its own position `p = outputToView · q`, taps and
+  /// weight, and is added to the accumulators by `Rule`.
+  ///
+  /// Linear interpolation is the trilinear lerp of the 2×2×2 neighbours `⌊p⌋ … ⌊p⌋ + 1` along x,
+  /// then y, then z (bilinear in a plane, or where the z fraction is 0), neighbours clamped to the
+  /// view; nearest takes `⌊p + 0.5⌋`, clamped. The feathering weight is the product of the per-axis
+  /// ramps at the distance from the footprint border (``CosineRamp``), x first.
   func affineRows<S: VoxelElement>(
     _ rows: Range<Int>, _ src: UnsafePointer<S>, _ value: UnsafeMutablePointer<Float>,
     _ weight: UnsafeMutablePointer<Float>, _ table: UnsafeBufferPointer<Float>
@@ -17,7 +23,7 @@ extension ViewSampler {
     let (m00, m01, m02, m03) = (m[0][0], m[0][1], m[0][2], m[0][3])
     let (m10, m11, m12, m13) = (m[1][0], m[1][1], m[1][2], m[1][3])
     let (m20, m21, m22, m23) = (m[2][0], m[2][1], m[2][2], m[2][3])
-    let (linear, feather, blend) = (self.linear, self.feather, self.blend)
+    let linear = self.linear
     var touched = false
     var o = 0
     for r in rows {
@@ -36,7 +42,7 @@ extension ViewSampler {
         let px = cx + m22 * qx
         guard pz >= -0.5, pz < hz, py >= -0.5, py < hy, px >= -0.5, px < hx else { continue }
         touched = true
-        if blend == .first && weight[o] > 0 { continue }
+        if Rule.isSettled(weight[o]) { continue }
         let v: Float
         if linear {
           let fz = pz.rounded(.down)
@@ -77,22 +83,12 @@ extension ViewSampler {
           v = src[(z * sy + y) * sx + x].floatValue
         }
         var w: Float = 1
-        if feather {
+        if Rule.feathers {
           w = CosineRamp.weight(CosineRamp.borderDistance(px, nx), width: wx, table: table)
           w *= CosineRamp.weight(CosineRamp.borderDistance(py, ny), width: wy, table: table)
           if !flat { w *= CosineRamp.weight(CosineRamp.borderDistance(pz, nz), width: wz, table: table) }
         }
-        switch blend {
-        case .linear, .mean:
-          value[o] += w * v
-          weight[o] += w
-        case .max:
-          if v > value[o] { value[o] = v }
-          weight[o] = 1
-        case .first:
-          value[o] = v
-          weight[o] = 1
-        }
+        Rule.add(v, weight: w, to: &value[o], &weight[o])
       }
     }
     return touched

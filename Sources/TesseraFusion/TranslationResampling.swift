@@ -24,7 +24,7 @@ struct TranslationAxes {
   /// The fraction, the same for every x.
   var tx: Float = 0
 
-  init(_ s: ViewSampler) {
+  init<Rule>(_ s: ViewSampler<Rule>) {
     func axis(_ d: Int) -> Axis {
       let count = s.outShape[d]
       let n = s.n[d]
@@ -62,7 +62,7 @@ struct TranslationAxes {
             ax.a[i] = r
             ax.b[i] = r
           }
-          if s.feather && n > 1 {
+          if Rule.feathers && n > 1 {
             let pos = Double(i0) + fraction
             ax.w[i] = CosineRamp.weight(CosineRamp.borderDistance(pos, n), width: s.width[d], table: table)
           }
@@ -87,8 +87,16 @@ struct TranslationAxes {
 }
 
 extension ViewSampler {
-  /// Translation only: per row, sample into `row` (a copy for integer shifts, else bi/trilinear
-  /// with the per-axis tables), then blend the row into the accumulators.
+  /// Translation only: per row, sample (a copy for integer shifts, else bi/trilinear with the
+  /// per-axis tables) and add the row to the accumulators by `Rule`, with weight
+  /// `w_z(k) · w_y(j) · w_x(i)` when the rule feathers.
+  ///
+  /// The subpixel case is separable: the four source rows s_zy of the z and y taps are first
+  /// combined over the x range the taps use, `R = c0 + (c1 − c0)·t_z` with
+  /// `c0 = s00 + (s01 − s00)·t_y` and `c1 = s10 + (s11 − s10)·t_y`, then interpolated along x,
+  /// `R[a] + (R[b] − R[a])·t_x`. Lerps, so equal neighbours give exactly their value. The interior
+  /// samples are added as they are interpolated (no store and reload of the sampled row); the
+  /// clamped edge samples go through `out`.
   func translationRows<S: VoxelElement>(
     _ rows: Range<Int>, _ T: TranslationAxes, _ src: UnsafePointer<S>, _ value: UnsafeMutablePointer<Float>,
     _ weight: UnsafeMutablePointer<Float>, _ out: UnsafeMutablePointer<Float>
@@ -101,10 +109,10 @@ extension ViewSampler {
     let (sy, sx) = (srcShape[1], srcShape[2])
     let (outNY, nxOut) = (outShape[1], outShape[2])
     let (x0, x1, u0, u1, offA, tx) = (T.x0, T.x1, T.u0, T.u1, T.offset, T.tx)
-    let blend = self.blend
     T.x.a.withUnsafeBufferPointer { xa in
       T.x.b.withUnsafeBufferPointer { xb in
         T.x.w.withUnsafeBufferPointer { wx in
+          let wxp = wx.baseAddress!
           var o = -nxOut
           // Row r is (k, j) = (r / outNY, r % outNY), stepped without a division per row.
           var k = rows.lowerBound / outNY
@@ -123,85 +131,38 @@ extension ViewSampler {
             let p10 = src + (T.z.b[k] * sy + T.y.a[j]) * sx
             let p11 = src + (T.z.b[k] * sy + T.y.b[j]) * sx
             let (tz, ty) = (T.z.t[k], T.y.t[j])
+            let (vo, wo) = (value + o, weight + o)
+            let wzy: Float = Rule.feathers ? T.z.w[k] * T.y.w[j] : 1
             if tx == 0 && ty == 0 && tz == 0 {
               for i in x0..<x1 { out[i] = p00[xa[i]].floatValue }
+              Rule.addRow(x0..<x1, value: vo, weight: wo, rowWeight: wzy, weights: wxp) { out[$0] }
+              continue
+            }
+            let (sLo, sHi) = (xa[x0], xb[x1 - 1])
+            if tz == 0 && ty == 0 {
+              for x in sLo...sHi { R[x] = p00[x].floatValue }
+            } else if tz == 0 {
+              for x in sLo...sHi {
+                let a = p00[x].floatValue
+                R[x] = a + (p01[x].floatValue - a) * ty
+              }
             } else {
-              // Separable: first combine the source rows along z and y over the x range the taps
-              // use (R, indexed by source x), then interpolate along x. Lerps, so that equal
-              // neighbours give exactly their value.
-              let (sLo, sHi) = (xa[x0], xb[x1 - 1])
-              if tz == 0 && ty == 0 {
-                for x in sLo...sHi { R[x] = p00[x].floatValue }
-              } else if tz == 0 {
-                for x in sLo...sHi {
-                  let a = p00[x].floatValue
-                  R[x] = a + (p01[x].floatValue - a) * ty
-                }
-              } else {
-                for x in sLo...sHi {
-                  let a0 = p00[x].floatValue
-                  let a1 = p10[x].floatValue
-                  let c0 = a0 + (p01[x].floatValue - a0) * ty
-                  let c1 = a1 + (p11[x].floatValue - a1) * ty
-                  R[x] = c0 + (c1 - c0) * tz
-                }
-              }
-              for i in x0..<u0 { out[i] = R[xa[i]] + (R[xb[i]] - R[xa[i]]) * tx }
-              for i in u1..<x1 { out[i] = R[xa[i]] + (R[xb[i]] - R[xa[i]]) * tx }
-              let r = R + offA
-              if blend == .linear {
-                // The feathered blend of the interior samples as they are interpolated (no
-                // store and reload of the sampled row); the clamped edges are blended below.
-                let (vo, wo, wxp) = (value + o, weight + o, wx.baseAddress!)
-                let wzy = T.z.w[k] * T.y.w[j]
-                for i in u0..<u1 {
-                  let sample = r[i] + (r[i + 1] - r[i]) * tx
-                  let w = wzy * wxp[i]
-                  vo[i] += w * sample
-                  wo[i] += w
-                }
-                for i in x0..<u0 {
-                  let w = wzy * wxp[i]
-                  vo[i] += w * out[i]
-                  wo[i] += w
-                }
-                for i in u1..<x1 {
-                  let w = wzy * wxp[i]
-                  vo[i] += w * out[i]
-                  wo[i] += w
-                }
-                continue
-              }
-              for i in u0..<u1 { out[i] = r[i] + (r[i + 1] - r[i]) * tx }
-            }
-            // Blend the row (pointer arithmetic, no index overflow checks, so the loops vectorise).
-            let vo = value + o
-            let wo = weight + o
-            let wxp = wx.baseAddress!
-            switch blend {
-            case .linear:
-              let wzy = T.z.w[k] * T.y.w[j]
-              for i in x0..<x1 {
-                let w = wzy * wxp[i]
-                vo[i] += w * out[i]
-                wo[i] += w
-              }
-            case .mean:
-              for i in x0..<x1 {
-                vo[i] += out[i]
-                wo[i] += 1
-              }
-            case .max:
-              for i in x0..<x1 {
-                vo[i] = Swift.max(vo[i], out[i])
-                wo[i] = 1
-              }
-            case .first:
-              for i in x0..<x1 where wo[i] == 0 {
-                vo[i] = out[i]
-                wo[i] = 1
+              for x in sLo...sHi {
+                let a0 = p00[x].floatValue
+                let a1 = p10[x].floatValue
+                let c0 = a0 + (p01[x].floatValue - a0) * ty
+                let c1 = a1 + (p11[x].floatValue - a1) * ty
+                R[x] = c0 + (c1 - c0) * tz
               }
             }
+            for i in x0..<u0 { out[i] = R[xa[i]] + (R[xb[i]] - R[xa[i]]) * tx }
+            for i in u1..<x1 { out[i] = R[xa[i]] + (R[xb[i]] - R[xa[i]]) * tx }
+            let r = R + offA
+            Rule.addRow(u0..<u1, value: vo, weight: wo, rowWeight: wzy, weights: wxp) {
+              r[$0] + (r[$0 + 1] - r[$0]) * tx
+            }
+            Rule.addRow(x0..<u0, value: vo, weight: wo, rowWeight: wzy, weights: wxp) { out[$0] }
+            Rule.addRow(u1..<x1, value: vo, weight: wo, rowWeight: wzy, weights: wxp) { out[$0] }
           }
         }
       }

@@ -1,7 +1,8 @@
 import TesseraCore
 
-/// How one view is resampled into one output region: set up once per (region, view), then run
-/// over the region's output rows a slab at a time, so that the accumulators stay in cache.
+/// How one view is resampled into one output region and blended by `Rule`: set up once per
+/// (region, view), then run over the region's output rows a slab at a time, so that the
+/// accumulators stay in cache.
 ///
 /// Pull resampling: output voxel q samples the view at `p = outputToView · q`. The view covers
 /// p if p lies in its footprint `[−0.5, n − 0.5)` on every axis; samples in the half-voxel rim
@@ -11,7 +12,7 @@ import TesseraCore
 ///
 /// Rows are numbered in C order over the region's (lifted 3-D) shape: row r is z = r / ny,
 /// y = r % ny, and holds nx voxels.
-struct ViewSampler {
+struct ViewSampler<Rule: BlendRule> {
   /// Region and source geometry, lifted to 3-D (a leading axis of extent 1 for 2-D data).
   let outLower: [Int]
   let outShape: [Int]
@@ -23,15 +24,13 @@ struct ViewSampler {
   let m: [[Double]]
   /// Feathering width per axis, view voxels.
   let width: [Float]
-  let feather: Bool
   let linear: Bool
-  let blend: BlendMode
   /// Tap tables for a translation, nil for a general affine.
   private(set) var axes: TranslationAxes?
 
   init(
     region: Box, sourceBox: Box, viewShape: [Int], outputToView: AffineTransform, interpolation: Interpolation,
-    blend: BlendMode, blendWidth: [Double]
+    blendWidth: [Double]
   ) {
     let rank = viewShape.count
     precondition(rank == 2 || rank == 3, "fusion supports 2-D and 3-D views")
@@ -56,9 +55,7 @@ struct ViewSampler {
     }
     self.m = m
     width = lift(blendWidth.map { Float($0) }, 0)
-    feather = blend == .linear
     linear = interpolation == .linear
-    self.blend = blend
     let translationOnly = (0..<3).allSatisfy { r in
       (0..<3).allSatisfy { c in m[r][c] == ((r == c && !(rank == 2 && r == 0)) ? 1 : 0) }
     }
@@ -78,7 +75,7 @@ struct ViewSampler {
     weight: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
   ) -> Bool {
     precondition(source.count == srcShape.reduce(sourceType.byteCount, *))
-    // Dispatch on the element type once; the voxel loops are specialised for it.
+    // Dispatch on the element type once; the voxel loops are specialised for it (and the rule).
     func run<S: VoxelElement>(_: S.Type) -> Bool {
       let src = source.baseAddress!.assumingMemoryBound(to: S.self)
       if let axes { return translationRows(rows, axes, src, value, weight, scratch) }
