@@ -32,25 +32,36 @@ public struct FusionExecutor: Sendable {
   /// reaches it (it stays fill). The result is labelled `resultBox` (default `box`; it may add
   /// leading axes of extent 1, such as the output's channel and time axes).
   public func fuse(_ block: FusionPlan.PlannedBlock, box: Box, resultBox: Box? = nil) throws -> AnyVolumeBuffer? {
+    // The blend mode is chosen here, once per region; everything below is specialised for its rule.
+    switch plan.blend {
+    case .linear: try fuse(LinearBlend.self, block, box: box, resultBox: resultBox)
+    case .mean: try fuse(MeanBlend.self, block, box: box, resultBox: resultBox)
+    case .max: try fuse(MaxBlend.self, block, box: box, resultBox: resultBox)
+    case .first: try fuse(FirstBlend.self, block, box: box, resultBox: resultBox)
+    }
+  }
+
+  private func fuse<Rule: BlendRule>(
+    _: Rule.Type, _ block: FusionPlan.PlannedBlock, box: Box, resultBox: Box?
+  ) throws -> AnyVolumeBuffer? {
     try workspaces.withWorkspace { workspace in
       // Plan each contributing view once for the region, and read its source voxels.
-      var samplers: [(sampler: ViewSampler, source: UnsafeRawBufferPointer, type: ElementType)] = []
+      var samplers: [(sampler: ViewSampler<Rule>, source: UnsafeRawBufferPointer, type: ElementType)] = []
       for v in block.views {
         guard let sourceBox = plan.sourceBox(view: v, for: box) else { continue }
         let index = plan.views[v].index
         let type = cache.elementType(view: index)
         let source = workspace.source(samplers.count, bytes: sourceBox.volume * type.byteCount)
         try clock.time(.readDecode) { try cache.read(view: index, box: sourceBox, into: source) }
-        let sampler = ViewSampler(
+        let sampler = ViewSampler<Rule>(
           region: box, sourceBox: sourceBox, viewShape: plan.views[v].shape, outputToView: plan.outputToView[v],
-          interpolation: plan.interpolation, blend: plan.blend, blendWidth: plan.blendWidthVoxels[v])
+          interpolation: plan.interpolation, blendWidth: plan.blendWidthVoxels[v])
         samplers.append((sampler, UnsafeRawBufferPointer(source), type))
       }
       guard let rows = samplers.first?.sampler.rows else { return nil }
       let rowLength = box.volume / rows
       let slabRows = max(1, Self.slabVoxels / max(1, rowLength))
       let (value, weight, scratch) = workspace.slabBuffers(slabRows * rowLength, scratch: 2 * rowLength + 8)
-      let initial: Float = plan.blend == .max ? -.infinity : 0
       // Reuse the previous result's memory when nobody else holds it any more (else this copies).
       let labelled = resultBox ?? box
       precondition(labelled.volume == box.volume, "result box \(labelled) for region \(box)")
@@ -69,14 +80,14 @@ public struct FusionExecutor: Sendable {
         for r0 in stride(from: 0, to: rows, by: slabRows) {
           let r1 = min(rows, r0 + slabRows)
           let count = (r1 - r0) * rowLength
-          value.update(repeating: initial, count: count)
+          value.update(repeating: Rule.initialValue, count: count)
           weight.update(repeating: 0, count: count)
           for (sampler, source, type) in samplers {
             let touched = sampler.accumulate(
               rows: r0..<r1, source: source, sourceType: type, value: value, weight: weight, scratch: scratch)
             covered = covered || touched
           }
-          finish(count, value, weight, into: dst.baseAddress! + r0 * rowLength * outputType.byteCount)
+          finish(Rule.self, count, value, weight, into: dst.baseAddress! + r0 * rowLength * outputType.byteCount)
         }
       }
       if !covered { return nil }
@@ -85,27 +96,15 @@ public struct FusionExecutor: Sendable {
     }
   }
 
-  /// Normalises (linear, mean) `count` accumulated voxels, puts the fill value where no view
-  /// covered, and converts to the output type (round, clamp) in one pass.
-  private func finish(
-    _ count: Int, _ value: UnsafeMutablePointer<Float>, _ weight: UnsafeMutablePointer<Float>,
+  /// Finishes `count` accumulated voxels by `Rule` (normalise or not, the fill value where no
+  /// view covered) and converts them to the output type (round, clamp) in one pass.
+  private func finish<Rule: BlendRule>(
+    _: Rule.Type, _ count: Int, _ value: UnsafeMutablePointer<Float>, _ weight: UnsafeMutablePointer<Float>,
     into destination: UnsafeMutableRawPointer
   ) {
-    let normalise = plan.blend == .linear || plan.blend == .mean
     let fill = Float(fillValue)
     func run<T: VoxelElement>(_: T.Type) {
-      let d = destination.assumingMemoryBound(to: T.self)
-      // Two loops without a per-voxel mode test and without branches (the quotient is computed
-      // everywhere and selected), so each vectorises.
-      if normalise {
-        for i in 0..<count {
-          let w = weight[i]
-          let q = value[i] / w
-          d[i] = T(clamping: w > 0 ? q : fill)
-        }
-      } else {
-        for i in 0..<count { d[i] = T(clamping: weight[i] > 0 ? value[i] : fill) }
-      }
+      Rule.finish(count, value: value, weight: weight, fill: fill, into: destination.assumingMemoryBound(to: T.self))
     }
     switch outputType {
     case .uint8: run(UInt8.self)

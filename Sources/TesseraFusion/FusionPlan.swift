@@ -36,7 +36,8 @@ public enum Interpolation: String, Sendable, Hashable, CaseIterable, Codable {
   case nearest, linear
 }
 
-/// How overlapping views are combined.
+/// How overlapping views are combined. Each mode is carried out by one `BlendRule` type
+/// (`LinearBlend`, `MeanBlend`, `MaxBlend`, `FirstBlend`), chosen once per fused region.
 public enum BlendMode: String, Sendable, Hashable, CaseIterable, Codable {
   /// Feathered average: each view's weight falls to zero at its border with a cosine ramp.
   case linear
