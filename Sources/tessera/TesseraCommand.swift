@@ -21,7 +21,7 @@ struct TesseraCommand: AsyncParsableCommand {
     version: "\(Tessera.version) (\(LinkedLibraries.summary))",
     subcommands: [
       InfoCommand.self, RefinePositionsCommand.self, FuseCommand.self, ExtractCommand.self, ShiftTilesCommand.self,
-      ConvertCommand.self,
+      ConvertCommand.self, PreviewCommand.self,
       SimulateCommand.self,
       BenchCommand.self,
     ]

@@ -330,7 +330,8 @@ public final class OMEZarrImage: Sendable {
   /// The order statistics at ranks ⌊(n − 1)·p⌋ and ⌊(n − 1)·q⌋ of `values` (0 and 1 when empty),
   /// 0 ≤ p ≤ q ≤ 1: for integer types of at most 16 bits by counting the values (linear time),
   /// else by sorting.
-  static func percentiles(_ values: [Double], _ p: Double, _ q: Double, of type: ElementType) -> (Double, Double) {
+  public static func percentiles(_ values: [Double], _ p: Double, _ q: Double, of type: ElementType) -> (Double, Double)
+  {
     precondition(0 <= p && p <= q && q <= 1, "percentiles \(p), \(q) out of order")
     guard !values.isEmpty else { return (0, 1) }
     let ranks = [Int(Double(values.count - 1) * p), Int(Double(values.count - 1) * q)]

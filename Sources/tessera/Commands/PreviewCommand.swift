@@ -1,0 +1,67 @@
+import ArgumentParser
+import Foundation
+import Tessera
+import TesseraCore
+
+struct PreviewCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "preview",
+    abstract: "Draw PNG pictures of a fused OME-Zarr image: projections per channel, a colour composite, a scale bar.",
+    discussion: """
+      Writes into DIR, per channel, a maximum-intensity projection along z (the overview) and, for 3-D images, \
+      along y and x (side views, stretched to the voxels' aspect), 8-bit grey with contrast limits at the \
+      --percentiles of the overview; a false-colour composite of the channels in their display colours; a scale \
+      bar in µm; and preview.json (level, region, limits, files). The pictures come from the finest pyramid level \
+      whose y and x fit --max-size (never the whole level 0 of a large image); --box draws a region of level 0 at \
+      full resolution instead, for checking seams.
+
+      Examples:
+        tessera preview fused.ome.zarr -o pictures
+        tessera preview fused.ome.zarr -o seam --box 0:64,500:756,480:736 --percentiles 1,99.5
+      """)
+
+  @Argument(help: "A fused OME-Zarr image (Zarr v2 or v3).")
+  var image: String
+
+  @Option(name: .shortAndLong, help: "Folder for the pictures (created if needed).")
+  var output: String
+
+  @Option(help: "Contrast limits: low,high percentiles of each channel's overview (default: 0.5,99.8).")
+  var percentiles: String = "0.5,99.8"
+
+  @Option(help: "Largest y and x extent of the level drawn (default: 2048).")
+  var maxSize: Int = 2048
+
+  @Option(help: "A region of level 0 drawn at full resolution: lo:hi per spatial axis (z,y,x or y,x), comma-separated.")
+  var box: String?
+
+  @Flag(help: "Also write 16-bit grey projections holding the voxel values themselves.")
+  var sixteenBit = false
+
+  func run() throws {
+    var options = PreviewOptions()
+    let p = try parseList(percentiles, as: Double.self, name: "--percentiles")
+    guard p.count == 2, 0 <= p[0], p[0] < p[1], p[1] <= 100 else {
+      throw UsageError("--percentiles needs two values low,high with 0 ≤ low < high ≤ 100, got \"\(percentiles)\"")
+    }
+    options.percentiles = (p[0], p[1])
+    guard maxSize >= 1 else { throw UsageError("--max-size must be at least 1") }
+    options.maxSize = maxSize
+    options.sixteenBit = sixteenBit
+    if let box {
+      let ranges = box.split(separator: ",").map {
+        $0.split(separator: ":").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+      }
+      guard !ranges.isEmpty, ranges.allSatisfy({ $0.count == 2 }) else {
+        throw UsageError("--box needs ranges lo:hi per spatial axis, got \"\(box)\"")
+      }
+      options.box = Box(lower: ranges.map { $0[0] }, upper: ranges.map { $0[1] })
+    }
+    let summary = try Preview.write(image: image, to: output, options: options)
+    let lines = summary.files.filter { $0.bitDepth == 8 && ($0.channel == nil || summary.files.count < 12) }
+    print(
+      "level \(summary.level) (\(zip(summary.lower, summary.upper).map { "\($0):\($1)" }.joined(separator: ","))): "
+        + "\(summary.files.count) pictures in \(output)")
+    for f in lines { print("  \(output)/\(f.path)") }
+  }
+}
