@@ -21,6 +21,10 @@ echo "== 3. apply a manual correction to tile 1 and write it back as a new XML B
 echo
 echo "== 4. correct the stage positions (off by up to 3 voxels): phase correlation + global solve"
 "$bin" refine-positions "$here/sample/dataset.xml" -o "$out/refined.xml" --report "$out/links.json" --quiet
+echo "   against the sample's known true positions (Datasets/sample/truth.json):"
+"$bin" info "$here/sample/dataset.xml" --json > "$out/info-stated.json"
+"$bin" info "$out/refined.xml" --json > "$out/info-refined.json"
+(cd "$out" && python3 "$here/refinement_error.py" "$here/sample/truth.json" info-stated.json info-refined.json) | sed 's/^/   /'
 echo
 echo "== 5. fuse the refined tiles into OME-Zarr 0.5 (feathered blending, pyramid) -> $out/fused.ome.zarr"
 "$bin" fuse "$out/refined.xml" -o "$out/fused.ome.zarr" --pyramid 2
@@ -30,5 +34,8 @@ for level in 0 1; do
   printf 'level %s: ' "$level"; tr -d ' \n' < "$out/fused.ome.zarr/$level/zarr.json" | grep -o '"shape":\[[^]]*\]'
 done
 echo
-echo "== 7. reading speed: HDF5's H5Dread against Tessera's parallel chunk reader (gzip tiles)"
+echo "== 7. look at it: projections, a colour composite and side views with scale bars (PNG)"
+"$bin" preview "$out/fused.ome.zarr" -o "$out/pictures"
+echo
+echo "== 8. reading speed: HDF5's H5Dread against Tessera's parallel chunk reader (gzip tiles)"
 "$bin" bench read --tile-shape 32,256,256 --grid 1,2,2 --repetitions 2
