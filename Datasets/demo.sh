@@ -6,6 +6,7 @@ bin=${1:-.build/release/tessera}
 out=${2:-demo-out}
 here=$(cd "$(dirname "$0")" && pwd)
 rm -rf "$out"
+mkdir -p "$out/pictures"
 mkdir -p "$out"
 echo "== tessera $("$bin" --version)"
 echo
@@ -21,6 +22,7 @@ echo "== 3. apply a manual correction to tile 1 and write it back as a new XML B
 echo
 echo "== 4. correct the stage positions (off by up to 3 voxels): phase correlation + global solve"
 "$bin" refine-positions "$here/sample/dataset.xml" -o "$out/refined.xml" --report "$out/links.json" --quiet
+"$bin" preview "$here/sample/dataset.xml" --layout --report "$out/links.json" -o "$out/pictures/layout.png"
 echo "   against the sample's known true positions (Datasets/sample/truth.json):"
 "$bin" info "$here/sample/dataset.xml" --json > "$out/info-stated.json"
 "$bin" info "$out/refined.xml" --json > "$out/info-refined.json"

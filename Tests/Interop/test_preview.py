@@ -92,3 +92,27 @@ def test_errors_name_the_problem(tmp_path, run_tessera):
     (tmp_path / "plain").mkdir()
     r = run_tessera("preview", tmp_path / "plain", "-o", tmp_path / "p", check=False)
     assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_layout_draws_every_link_and_marks_the_rejected(tmp_path, run_tessera):
+    sample = Path(__file__).resolve().parents[2] / "Datasets" / "sample" / "dataset.xml"
+    report = tmp_path / "links.json"
+    run_tessera("refine-positions", sample, "-o", tmp_path / "r.xml", "--report", report, "--quiet")
+    links = json.loads(report.read_text())["links"]
+    r = run_tessera("preview", sample, "--layout", "--report", report, "-o", tmp_path / "layout.png")
+    svg = (tmp_path / "layout.svg").read_text()
+    drawn = [line for line in svg.splitlines() if line.startswith('<line class="link')]
+    assert len(drawn) == len(links)
+    rejected = [line for line in drawn if 'class="link rejected"' in line]
+    assert len(rejected) == sum(not l["accepted"] for l in links) >= 1
+    assert all("stroke-dasharray" in line for line in rejected)
+    assert not any("stroke-dasharray" in line for line in drawn if 'class="link accepted"' in line)
+    assert svg.count('class="rejected-label"') == len(rejected)
+    assert svg.count('class="tile refined"') == svg.count('class="tile stated"') == 4
+    img = Image.open(tmp_path / "layout.png")
+    assert img.mode == "RGB" and np.asarray(img).std() > 0
+    assert "6 links (1 rejected)" in r.stdout
+    # Without a report: the overlap graph, nothing rejected.
+    run_tessera("preview", sample, "--layout", "-o", tmp_path / "plain.png")
+    plain = (tmp_path / "plain.svg").read_text()
+    assert plain.count('<line class="link accepted"') == len(links) and "rejected" not in plain
