@@ -216,3 +216,18 @@ def test_dry_run_and_errors(tmp_path, run_tessera):
     r = run_tessera("fuse", *tiles, "-o", tmp_path / "notzarr", "--overwrite", check=False)
     assert r.returncode != 0 and "not a Zarr group" in r.stderr
     assert (tmp_path / "notzarr" / "precious.txt").exists()
+
+
+def test_json_summaries(tmp_path, run_tessera):
+    """--json: one JSON object on stdout, whose numbers agree with the output and the report."""
+    tiles = simulate(run_tessera, tmp_path / "acq", "--tile-shape", "8,40,40", "--grid", "1,1,2", "--seed", 2)
+    out = tmp_path / "x.ome.zarr"
+    s = json.loads(run_tessera("fuse", *tiles, "-o", out, "--json", "--quiet", "--pyramid", 2).stdout)
+    level0 = zarr.open_array(str(out / "0"), mode="r")
+    assert s["voxels"] == int(np.prod(level0.shape)) and s["pyramidLevels"] == 1 and s["output"] == str(out)
+    assert 0 < s["fusionSeconds"] <= s["wholeJobSeconds"] and s["chunksWritten"] >= 1
+    report = tmp_path / "links.json"
+    r = json.loads(run_tessera("refine-positions", *tiles, "-o", tmp_path / "r.json", "--report", report,
+                               "--json", "--quiet").stdout)
+    links = json.loads(report.read_text())["links"]
+    assert r["pairs"] == len(links) and r["accepted"] == sum(l["accepted"] for l in links)

@@ -70,6 +70,12 @@ struct FuseCommand: ParsableCommand {
   @Flag(help: "Refuse to start when a check only warns (less free space than the output takes uncompressed).")
   var strict = false
 
+  @Flag(
+    help:
+      "Print the end-of-run summary as one JSON object (voxels, seconds of the fusion step and of the whole job, pyramid, chunks, bytes read, peak memory, output) instead of text."
+  )
+  var json = false
+
   @Flag(name: .shortAndLong, help: "No progress output.")
   var quiet = false
 
@@ -150,14 +156,26 @@ struct FuseCommand: ParsableCommand {
         ? "\(job.spec.levels - 1) pyramid level\(job.spec.levels == 2 ? "" : "s") in the stream"
         : "\(job.spec.levels - 1) pyramid level\(job.spec.levels == 2 ? "" : "s") from disk "
           + String(format: "%.2f s", summary.pyramidSeconds)
-    print(
-      String(
-        format:
-          "fused %d voxels in %.2f s (%.1f Mvoxel/s), %d chunks written, %d untouched; %@, metadata %.2f s; "
-          + "whole job %.2f s (open + plan %.2f s); read %@; peak memory %@ → %@",
-        summary.voxels, summary.seconds, mvox, summary.blocksWritten, summary.blocksSkipped, pyramid,
-        summary.metadataSeconds, planSeconds + summary.totalSeconds, planSeconds,
-        FusionJob.format(bytes: summary.bytesRead), FusionJob.format(bytes: summary.peakRSSBytes), output))
+    if json {
+      print(
+        try jsonLine([
+          "output": output, "voxels": summary.voxels, "fusionSeconds": summary.seconds, "mvoxelPerSecond": mvox,
+          "wholeJobSeconds": planSeconds + summary.totalSeconds, "planSeconds": planSeconds,
+          "pyramidLevels": job.spec.levels - 1, "pyramidInStream": summary.pyramidInStream,
+          "pyramidSeconds": summary.pyramidSeconds, "metadataSeconds": summary.metadataSeconds,
+          "chunksWritten": summary.blocksWritten, "chunksUntouched": summary.blocksSkipped,
+          "bytesRead": summary.bytesRead, "peakMemoryBytes": summary.peakRSSBytes,
+        ]))
+    } else {
+      print(
+        String(
+          format:
+            "fused %d voxels in %.2f s (%.1f Mvoxel/s), %d chunks written, %d untouched; %@, metadata %.2f s; "
+            + "whole job %.2f s (open + plan %.2f s); read %@; peak memory %@ → %@",
+          summary.voxels, summary.seconds, mvox, summary.blocksWritten, summary.blocksSkipped, pyramid,
+          summary.metadataSeconds, planSeconds + summary.totalSeconds, planSeconds,
+          FusionJob.format(bytes: summary.bytesRead), FusionJob.format(bytes: summary.peakRSSBytes), output))
+    }
     if let stageTimes, let clock {
       clock.add(.plan, seconds: planSeconds)
       try AtomicFile.write(
@@ -248,4 +266,11 @@ final class ProgressReporter: Sendable {
   }
 
   func finish() { line.finish() }
+}
+
+/// One JSON object on one line, keys sorted (a command's `--json` summary).
+func jsonLine(_ object: [String: Any]) throws -> String {
+  String(
+    decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]),
+    as: UTF8.self)
 }

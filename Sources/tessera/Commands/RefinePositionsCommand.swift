@@ -61,6 +61,12 @@ struct RefinePositionsCommand: ParsableCommand {
   @Flag(help: "Replace an existing output file.")
   var overwrite = false
 
+  @Flag(
+    help:
+      "Print the end-of-run summary as one JSON object (accepted and rejected links, residuals, weak tiles, seconds, output) instead of text."
+  )
+  var json = false
+
   @Flag(name: .shortAndLong, help: "No progress output.")
   var quiet = false
 
@@ -143,11 +149,22 @@ struct RefinePositionsCommand: ParsableCommand {
       encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
       try AtomicFile.write(try encoder.encode(result), to: report)
     }
-    print(
-      String(
-        format: "%d links accepted, %d rejected; residual max %.2f, RMS %.2f voxels; %d pairs in %.2f s → %@",
-        result.accepted, result.rejected, result.maxResidualVoxels, result.rmsResidualVoxels, result.links.count,
-        Date().timeIntervalSince(start), output))
+    let seconds = Date().timeIntervalSince(start)
+    if json {
+      print(
+        try jsonLine([
+          "output": output, "report": report ?? NSNull(), "pairs": result.links.count, "accepted": result.accepted,
+          "rejected": result.rejected, "maxResidualVoxels": result.maxResidualVoxels,
+          "rmsResidualVoxels": result.rmsResidualVoxels, "weaklyLinkedTiles": result.weaklyLinkedTiles,
+          "tiles": data.tiles.count, "seconds": seconds,
+        ]))
+    } else {
+      print(
+        String(
+          format: "%d links accepted, %d rejected; residual max %.2f, RMS %.2f voxels; %d pairs in %.2f s → %@",
+          result.accepted, result.rejected, result.maxResidualVoxels, result.rmsResidualVoxels, result.links.count,
+          seconds, output))
+    }
     if let stageTimes, let clock {
       try AtomicFile.write(
         clock.json(extra: [
@@ -157,7 +174,7 @@ struct RefinePositionsCommand: ParsableCommand {
             .reduce(0) { $0 + $1.bounds.volume },
         ]), to: stageTimes)
     }
-    if !result.weaklyLinkedTiles.isEmpty {
+    if !result.weaklyLinkedTiles.isEmpty && !json {
       print(
         "tiles resting on weak links only (uncertainty above \(options.weakUncertainty) voxel): "
           + result.weaklyLinkedTiles.map(String.init).joined(separator: ", "))
