@@ -376,7 +376,7 @@ public final class HDF5Dataset: @unchecked Sendable {
   /// `memoryType: .int16` and reinterpret the bits as `uint16`.
   public func read(_ box: Box, storedAs memoryType: ElementType) throws(HDF5Error) -> AnyVolumeBuffer {
     var out = AnyVolumeBuffer(elementType: memoryType, box: box)
-    try read(box, memoryType: memoryType, into: &out)
+    try out.withUnsafeMutableBytes { (bytes) throws(HDF5Error) in try read(box, memoryType: memoryType, into: bytes) }
     return out
   }
 
@@ -386,35 +386,6 @@ public final class HDF5Dataset: @unchecked Sendable {
     var out = VolumeBuffer<T>(box: box)
     try fill(&out, elementType)
     return out
-  }
-
-  private func read(_ box: Box, memoryType: ElementType, into out: inout AnyVolumeBuffer) throws(HDF5Error) {
-    switch out {
-    case .uint8(var b):
-      try fill(&b, memoryType)
-      out = .uint8(b)
-    case .int8(var b):
-      try fill(&b, memoryType)
-      out = .int8(b)
-    case .uint16(var b):
-      try fill(&b, memoryType)
-      out = .uint16(b)
-    case .int16(var b):
-      try fill(&b, memoryType)
-      out = .int16(b)
-    case .uint32(var b):
-      try fill(&b, memoryType)
-      out = .uint32(b)
-    case .int32(var b):
-      try fill(&b, memoryType)
-      out = .int32(b)
-    case .float32(var b):
-      try fill(&b, memoryType)
-      out = .float32(b)
-    case .float64(var b):
-      try fill(&b, memoryType)
-      out = .float64(b)
-    }
   }
 
   /// Fills `buffer` (whose box must lie inside the dataset) from the file, HDF5 converting the
