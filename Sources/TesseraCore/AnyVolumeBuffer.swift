@@ -69,7 +69,7 @@ public enum AnyVolumeBuffer: Sendable {
 /// Code generic over the voxel type, run on the typed buffer of an ``AnyVolumeBuffer`` by
 /// ``AnyVolumeBuffer/withMutableBuffer(_:)`` and ``AnyVolumeBuffer/withBuffer(_:)``: the
 /// buffer's counterpart of ``ElementTypeBody``, specialised for each type in the same way (the
-/// accessors are inlinable).
+/// accessors are inlinable; read the properties a loop uses into locals first, as there).
 public protocol VolumeBufferBody {
   /// What the body returns.
   associatedtype Result

@@ -40,7 +40,7 @@ public enum ElementConversion {
 
     @inline(__always)
     func run<D: VoxelElement>(_: D.Type) {
-      let s = source
+      let (count, s) = (count, source)
       let d = destination.assumingMemoryBound(to: D.self)
       // Float holds every value of the ≤16-bit types and of Float itself exactly; anything wider
       // goes through Double.
