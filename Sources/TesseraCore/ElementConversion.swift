@@ -16,45 +16,39 @@ public enum ElementConversion {
       destination.copyMemory(from: source, byteCount: count * from.byteCount)
       return
     }
-    switch from {
-    case .uint8: convert(count, UInt8.self, source, to, destination)
-    case .int8: convert(count, Int8.self, source, to, destination)
-    case .uint16: convert(count, UInt16.self, source, to, destination)
-    case .int16: convert(count, Int16.self, source, to, destination)
-    case .uint32: convert(count, UInt32.self, source, to, destination)
-    case .int32: convert(count, Int32.self, source, to, destination)
-    case .float32: convert(count, Float.self, source, to, destination)
-    case .float64: convert(count, Double.self, source, to, destination)
+    from.dispatch(FromSource(count: count, source: source, to: to, destination: destination))
+  }
+
+  /// The source type known: dispatches on the destination type.
+  private struct FromSource: ElementTypeBody {
+    let count: Int
+    let source: UnsafeRawPointer
+    let to: ElementType
+    let destination: UnsafeMutableRawPointer
+
+    @inline(__always)
+    func run<S: VoxelElement>(_: S.Type) {
+      to.dispatch(Kernel(count: count, source: source.assumingMemoryBound(to: S.self), destination: destination))
     }
   }
 
-  @inline(__always)
-  static func convert<S: VoxelElement>(
-    _ count: Int, _: S.Type, _ source: UnsafeRawPointer, _ to: ElementType, _ destination: UnsafeMutableRawPointer
-  ) {
-    let s = source.assumingMemoryBound(to: S.self)
-    switch to {
-    case .uint8: kernel(count, s, destination.assumingMemoryBound(to: UInt8.self))
-    case .int8: kernel(count, s, destination.assumingMemoryBound(to: Int8.self))
-    case .uint16: kernel(count, s, destination.assumingMemoryBound(to: UInt16.self))
-    case .int16: kernel(count, s, destination.assumingMemoryBound(to: Int16.self))
-    case .uint32: kernel(count, s, destination.assumingMemoryBound(to: UInt32.self))
-    case .int32: kernel(count, s, destination.assumingMemoryBound(to: Int32.self))
-    case .float32: kernel(count, s, destination.assumingMemoryBound(to: Float.self))
-    case .float64: kernel(count, s, destination.assumingMemoryBound(to: Double.self))
-    }
-  }
+  /// Both types known: the conversion loop.
+  private struct Kernel<S: VoxelElement>: ElementTypeBody {
+    let count: Int
+    let source: UnsafePointer<S>
+    let destination: UnsafeMutableRawPointer
 
-  @inline(__always)
-  static func kernel<S: VoxelElement, D: VoxelElement>(
-    _ count: Int, _ s: UnsafePointer<S>, _ d: UnsafeMutablePointer<D>
-  ) {
-    // Float holds every value of the ≤16-bit types and of Float itself exactly; anything wider
-    // goes through Double.
-    if MemoryLayout<S>.size <= 2 || S.self == Float.self {
-      for i in 0..<count { d[i] = D(clamping: s[i].floatValue) }
-    } else {
-      for i in 0..<count { d[i] = D(clamping: s[i].doubleValue) }
+    @inline(__always)
+    func run<D: VoxelElement>(_: D.Type) {
+      let (count, s) = (count, source)
+      let d = destination.assumingMemoryBound(to: D.self)
+      // Float holds every value of the ≤16-bit types and of Float itself exactly; anything wider
+      // goes through Double.
+      if MemoryLayout<S>.size <= 2 || S.self == Float.self {
+        for i in 0..<count { d[i] = D(clamping: s[i].floatValue) }
+      } else {
+        for i in 0..<count { d[i] = D(clamping: s[i].doubleValue) }
+      }
     }
   }
 }

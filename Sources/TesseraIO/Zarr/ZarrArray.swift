@@ -99,20 +99,12 @@ public final class ZarrArray: Sendable {
 
   /// One element of `fill` as `type` stores it.
   static func fillBytes(_ f: Double, _ type: ElementType) -> [UInt8] {
-    var one = AnyVolumeBuffer(elementType: type, box: Box(shape: [1]))
-    one.withUnsafeMutableBytes { b in
-      switch type {
-      case .float32: b.storeBytes(of: Float(f), as: Float.self)
-      case .float64: b.storeBytes(of: f, as: Double.self)
-      case .uint8: b.storeBytes(of: UInt8(clamping: f), as: UInt8.self)
-      case .int8: b.storeBytes(of: Int8(clamping: f), as: Int8.self)
-      case .uint16: b.storeBytes(of: UInt16(clamping: f), as: UInt16.self)
-      case .int16: b.storeBytes(of: Int16(clamping: f), as: Int16.self)
-      case .uint32: b.storeBytes(of: UInt32(clamping: f), as: UInt32.self)
-      case .int32: b.storeBytes(of: Int32(clamping: f), as: Int32.self)
-      }
-    }
-    return one.withUnsafeBytes { Array($0) }
+    type.dispatch(FillBytes(fill: f))
+  }
+
+  private struct FillBytes: ElementTypeBody {
+    let fill: Double
+    func run<T: VoxelElement>(_: T.Type) -> [UInt8] { withUnsafeBytes(of: T(clamping: fill)) { Array($0) } }
   }
 
   /// What the codecs are told about a stored chunk of `shape`.
