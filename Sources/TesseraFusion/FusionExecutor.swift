@@ -102,19 +102,21 @@ public struct FusionExecutor: Sendable {
     _: Rule.Type, _ count: Int, _ value: UnsafeMutablePointer<Float>, _ weight: UnsafeMutablePointer<Float>,
     into destination: UnsafeMutableRawPointer
   ) {
-    let fill = Float(fillValue)
+    outputType.dispatch(
+      Finish<Rule>(count: count, value: value, weight: weight, fill: Float(fillValue), destination: destination))
+  }
+
+  /// ``finish(_:_:_:_:into:)`` for the output's element type (the loop is `Rule.finish`, which
+  /// takes everything as arguments).
+  private struct Finish<Rule: BlendRule>: ElementTypeBody {
+    let count: Int
+    let value: UnsafeMutablePointer<Float>
+    let weight: UnsafeMutablePointer<Float>
+    let fill: Float
+    let destination: UnsafeMutableRawPointer
+
     func run<T: VoxelElement>(_: T.Type) {
       Rule.finish(count, value: value, weight: weight, fill: fill, into: destination.assumingMemoryBound(to: T.self))
-    }
-    switch outputType {
-    case .uint8: run(UInt8.self)
-    case .int8: run(Int8.self)
-    case .uint16: run(UInt16.self)
-    case .int16: run(Int16.self)
-    case .uint32: run(UInt32.self)
-    case .int32: run(Int32.self)
-    case .float32: run(Float.self)
-    case .float64: run(Double.self)
     }
   }
 

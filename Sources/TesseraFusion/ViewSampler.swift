@@ -76,20 +76,24 @@ struct ViewSampler<Rule: BlendRule> {
   ) -> Bool {
     precondition(source.count == srcShape.reduce(sourceType.byteCount, *))
     // Dispatch on the element type once; the voxel loops are specialised for it (and the rule).
+    return sourceType.dispatch(
+      Accumulate(sampler: self, rows: rows, source: source, value: value, weight: weight, scratch: scratch))
+  }
+
+  /// ``accumulate(rows:source:sourceType:value:weight:scratch:)`` for the source's element type
+  /// (the loops are the sampler's kernels, which take everything as arguments).
+  private struct Accumulate: ElementTypeBody {
+    let sampler: ViewSampler
+    let rows: Range<Int>
+    let source: UnsafeRawBufferPointer
+    let value: UnsafeMutablePointer<Float>
+    let weight: UnsafeMutablePointer<Float>
+    let scratch: UnsafeMutablePointer<Float>
+
     func run<S: VoxelElement>(_: S.Type) -> Bool {
       let src = source.baseAddress!.assumingMemoryBound(to: S.self)
-      if let axes { return translationRows(rows, axes, src, value, weight, scratch) }
-      return CosineRamp.table.withUnsafeBufferPointer { affineRows(rows, src, value, weight, $0) }
-    }
-    switch sourceType {
-    case .uint8: return run(UInt8.self)
-    case .int8: return run(Int8.self)
-    case .uint16: return run(UInt16.self)
-    case .int16: return run(Int16.self)
-    case .uint32: return run(UInt32.self)
-    case .int32: return run(Int32.self)
-    case .float32: return run(Float.self)
-    case .float64: return run(Double.self)
+      if let axes = sampler.axes { return sampler.translationRows(rows, axes, src, value, weight, scratch) }
+      return CosineRamp.table.withUnsafeBufferPointer { sampler.affineRows(rows, src, value, weight, $0) }
     }
   }
 }
