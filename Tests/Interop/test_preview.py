@@ -116,3 +116,21 @@ def test_layout_draws_every_link_and_marks_the_rejected(tmp_path, run_tessera):
     run_tessera("preview", sample, "--layout", "-o", tmp_path / "plain.png")
     plain = (tmp_path / "plain.svg").read_text()
     assert plain.count('<line class="link accepted"') == len(links) and "rejected" not in plain
+
+
+def test_narrow_boxes_and_images_without_a_channel_axis(tmp_path, run_tessera):
+    """A tall, narrow --box (the scale bar's label does not fit: left out, no crash), and an OME-Zarr
+    written by zarr-python with axes y, x only (no c axis, as OME-NGFF allows)."""
+    out = fused(run_tessera, tmp_path, "120,130", "2,2")
+    run_tessera("preview", out, "-o", tmp_path / "narrow", "--box", "0:200,100:150", "--sixteen-bit")
+    check(out, tmp_path / "narrow", region=(slice(0, 200), slice(100, 150)))
+    plain = tmp_path / "plain.ome.zarr"
+    group = zarr.open_group(str(plain), mode="w", zarr_format=3)
+    data = (np.arange(60 * 70, dtype=np.uint16).reshape(60, 70) % 251) * 3
+    group.create_array("0", data=data, chunks=(32, 32))
+    group.attrs["ome"] = {"version": "0.5", "multiscales": [{
+        "axes": [{"name": "y", "type": "space", "unit": "micrometer"}, {"name": "x", "type": "space", "unit": "micrometer"}],
+        "datasets": [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [0.5, 0.5]}]}]}]}
+    run_tessera("preview", plain, "-o", tmp_path / "p", "--sixteen-bit")
+    raw = np.asarray(Image.open(tmp_path / "p" / "mip-channel-0-16bit.png")).astype(np.int64)
+    assert np.array_equal(raw, data.astype(np.int64))

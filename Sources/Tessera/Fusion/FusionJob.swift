@@ -311,7 +311,7 @@ public final class FusionJob: Sendable {
     // starts no more: every finished block is in the progress log, so --resume continues.
     do {
       try Parallel.forEach(
-        total, threads: options.threads, nested: resources.decoderThreads
+        total, threads: options.threads, nested: resources.decoderThreads(blocks: total)
       ) { i in
         try Interruption.check("")
         try fuseBlock(i)

@@ -40,7 +40,7 @@ public enum Picture {
       let source = (r / rowsPerVoxel) * image.width
       for x in 0..<image.width {
         let v = image.values[source + x]
-        png.samples16[r * image.width + x] = v.isFinite ? UInt16(clamping: Int(v.rounded())) : 0
+        png.samples16[r * image.width + x] = v.isFinite ? UInt16(Swift.min(65535, Swift.max(0, v.rounded()))) : 0
       }
     }
     return png
@@ -102,9 +102,14 @@ public enum Picture {
       x: png.width - margin - length, y: png.height - margin - thickness, width: length, height: thickness,
       micrometres: um, label: um >= 1000 ? "\(format(um / 1000)) mm" : "\(format(um)) µm")
     fill(&png, x: bar.x, y: bar.y, width: bar.width, height: bar.height)
-    let scale = max(1, png.height / 200)
+    // The label above the bar, as large as the picture allows (at most 1/200 of its height per
+    // font pixel), left out when it does not fit.
+    var scale = max(1, png.height / 200)
+    while scale > 1 && (bar.label.count * 6 * scale > png.width - margin || bar.y - 9 * scale < 0) { scale -= 1 }
     let textWidth = bar.label.count * 6 * scale
-    drawText(&png, bar.label, x: max(0, png.width - margin - textWidth), y: bar.y - 9 * scale, scale: scale)
+    if textWidth <= png.width - margin && bar.y - 9 * scale >= 0 {
+      drawText(&png, bar.label, x: png.width - margin - textWidth, y: bar.y - 9 * scale, scale: scale)
+    }
     return bar
   }
 
@@ -121,8 +126,10 @@ public enum Picture {
 
   /// Sets the pixels of a rectangle (clipped) to white.
   static func fill(_ png: inout PNGImage, x: Int, y: Int, width: Int, height: Int) {
-    for r in max(0, y)..<min(png.height, y + height) {
-      for c in max(0, x)..<min(png.width, x + width) {
+    let (r0, r1, c0, c1) = (max(0, y), min(png.height, y + height), max(0, x), min(png.width, x + width))
+    guard r0 < r1, c0 < c1 else { return }  // wholly outside
+    for r in r0..<r1 {
+      for c in c0..<c1 {
         for k in 0..<png.channels { png.samples8[(r * png.width + c) * png.channels + k] = 255 }
       }
     }

@@ -65,7 +65,8 @@ public enum Preview {
     guard n == 2 || n == 3, spatial == Array((image.axes.count - n)..<image.axes.count) else {
       throw ZarrError(path: path, "axes \(image.axes): previews need spatial axes (z,) y, x last")
     }
-    let leading = image.axes.count - n
+    let leading = Array(image.axes.prefix(image.axes.count - n))
+    guard !image.channels.isEmpty else { throw ZarrError(path: path, "has no channels (its c axis is empty)") }
     // The level: the finest that fits, or level 0 for a box.
     var level = image.levels.count - 1
     if options.box == nil {

@@ -19,8 +19,9 @@ public struct Projections: Sendable {
 
   /// Projects channel `channel` (at timepoint 0) of `array` over `region`.
   ///
-  /// - Parameter leading: the number of leading (non-spatial) axes: 1 (`c`) or 2 (`t`, `c`).
-  public static func compute(_ array: ZarrArray, leading: Int, channel: Int, region: Box) throws -> Projections {
+  /// - Parameter leading: the leading (non-spatial) axes' names (`c`, `t`, or none): `channel` on
+  ///   the `c` axis, 0 on any other.
+  public static func compute(_ array: ZarrArray, leading: [String], channel: Int, region: Box) throws -> Projections {
     let n = region.rank
     precondition(n == 2 || n == 3, "projections of 2-D or 3-D levels")
     let (nz, ny, nx) =
@@ -28,7 +29,7 @@ public struct Projections: Sendable {
     var mz = [Float](repeating: -.infinity, count: ny * nx)
     var my = [Float](repeating: -.infinity, count: nz * nx)
     var mx = [Float](repeating: -.infinity, count: nz * ny)
-    let lead = leading == 2 ? [0, channel] : [channel]
+    let lead = leading.map { $0 == "c" ? channel : 0 }
     let full = Box(lower: lead + region.lower, upper: lead.map { $0 + 1 } + region.upper)
     for chunk in array.grid.chunks(intersecting: full) {
       let box = array.grid.box(ofChunk: chunk).intersection(full)

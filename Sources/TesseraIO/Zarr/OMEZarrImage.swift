@@ -94,7 +94,9 @@ public final class OMEZarrImage: Sendable {
         format: spec.format, shape: spec.arrayShape(level: level),
         chunkShape: spec.shardShape.map { spec.leadingOnes() + $0 } ?? chunk,
         innerChunkShape: spec.shardShape == nil ? nil : chunk, dataType: spec.dataType, fillValue: spec.fillValue,
-        compressor: spec.compressor, dimensionNames: spec.axisNames)
+        compressor: spec.compressor,
+        // Zarr v2 has no dimension names (a v2 array reads back without them, so resume compares equal).
+        dimensionNames: spec.format == .v3 ? spec.axisNames : nil)
       metadata.separator = "/"
       let arrayPath = path + "/\(level)"
       arrays.append(resuming ? try ZarrArray.open(arrayPath) : try ZarrArray.create(at: arrayPath, metadata: metadata))

@@ -60,6 +60,10 @@ public struct OMEZarrMultiscales: Sendable {
           translation = s
         }
       }
+      guard scale.allSatisfy({ $0.isFinite && $0 > 0 }), translation.allSatisfy(\.isFinite) else {
+        throw ZarrError(
+          path: path, "level \(p): scale \(scale) and translation \(translation) must be finite, scale > 0")
+      }
       return Level(array: array, scale: scale, translation: translation)
     }
     guard axes.count == levels[0].array.rank else {
