@@ -39,12 +39,17 @@ public enum Layout {
   {
     let n = dataset.rank
     var tiles: [Tile] = []
+    // Each tile's first view and correction, looked up once (datasets have thousands of tiles).
+    var firstView: [Int: View] = [:]
+    for v in dataset.views where firstView[v.tile] == nil { firstView[v.tile] = v }
+    let corrections = Dictionary(
+      (report?.tiles ?? []).map { ($0.tile, $0.correctionUm) }, uniquingKeysWith: { a, _ in a })
     for t in dataset.tiles {
-      guard let v = dataset.views.first(where: { $0.tile == t }) else { continue }
+      guard let v = firstView[t] else { continue }
       let (lo, hi) = v.worldBounds
       let stated = (Array(lo.suffix(2)), Array(hi.suffix(2)))
       var refined: (lower: [Double], upper: [Double])? = nil
-      if let c = report?.tiles.first(where: { $0.tile == t })?.correctionUm.suffix(2) {
+      if let c = corrections[t]?.suffix(2) {
         let shift = Array(c)
         refined = (zip(stated.0, shift).map { $0 + $1 }, zip(stated.1, shift).map { $0 + $1 })
       }
@@ -75,8 +80,9 @@ public enum Layout {
     func px(_ y: Double, _ x: Double) -> (Double, Double) {
       ((x - lo[1]) * scale + margin, (y - lo[0]) * scale + margin)
     }
+    let tileByID = Dictionary(tiles.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
     func centre(_ id: Int) -> (Double, Double)? {
-      guard let t = tiles.first(where: { $0.id == id }) else { return nil }
+      guard let t = tileByID[id] else { return nil }
       let b = t.refined ?? t.stated
       return px((b.lower[0] + b.upper[0]) / 2, (b.lower[1] + b.upper[1]) / 2)
     }
@@ -158,11 +164,11 @@ struct Canvas {
   init(width: Int, height: Int) { png = PNGImage(width: max(1, width), height: max(1, height), channels: 3) }
 
   mutating func set(_ x: Int, _ y: Int, _ c: (Int, Int, Int)) {
-    guard x >= 0, y >= 0, x < png.width, y < png.height else { return }
-    let o = 3 * (y * png.width + x)
-    png.samples8[o] = UInt8(clamping: c.0)
-    png.samples8[o + 1] = UInt8(clamping: c.1)
-    png.samples8[o + 2] = UInt8(clamping: c.2)
+    Picture.fill(&png, x: x, y: y, width: 1, height: 1, colour: Self.colour(c))
+  }
+
+  static func colour(_ c: (Int, Int, Int)) -> Picture.Colour {
+    (UInt8(clamping: c.0), UInt8(clamping: c.1), UInt8(clamping: c.2))
   }
 
   /// A line 2 pixels wide, sampled every half pixel; dashed: 8 on, 5 off.
@@ -197,13 +203,6 @@ struct Canvas {
 
   /// Digits, '.', 'µ', 'm' and spaces in the 5×7 font, 2× scaled.
   mutating func text(_ s: String, _ x: Int, _ y: Int, _ c: (Int, Int, Int)) {
-    for (i, ch) in s.enumerated() {
-      guard let rows = Picture.glyphs[ch] else { continue }
-      for (r, bits) in rows.enumerated() {
-        for k in 0..<5 where bits & (1 << (4 - k)) != 0 {
-          for dy in 0..<2 { for dx in 0..<2 { set(x + (6 * i + k) * 2 + dx, y + r * 2 + dy, c) } }
-        }
-      }
-    }
+    Picture.drawText(&png, s, x: x, y: y, scale: 2, colour: Self.colour(c))
   }
 }

@@ -93,7 +93,7 @@ public enum Picture {
   public static func drawScaleBar(_ png: inout PNGImage, umPerPixel: Double) -> ScaleBar? {
     guard png.width >= 40, png.height >= 24, umPerPixel > 0 else { return nil }
     let target = Double(png.width) / 5 * umPerPixel
-    let decade = pow10(floor(log10(target)))
+    let decade = pow(10, floor(log10(target)))
     let um = [1.0, 2, 5, 10].map { $0 * decade }.min { abs($0 - target) < abs($1 - target) }!
     let length = max(1, Int((um / umPerPixel).rounded()))
     let thickness = max(2, png.height / 100)
@@ -113,35 +113,38 @@ public enum Picture {
     return bar
   }
 
-  static func pow10(_ e: Double) -> Double {
-    var v = 1.0
-    if e >= 0 { for _ in 0..<Int(e) { v *= 10 } } else { for _ in 0..<Int(-e) { v /= 10 } }
-    return v
-  }
-
   /// A length without a trailing ".0" ("0.5", "20").
   static func format(_ v: Double) -> String {
     v == v.rounded() ? String(Int(v)) : String(v)
   }
 
-  /// Sets the pixels of a rectangle (clipped) to white.
-  static func fill(_ png: inout PNGImage, x: Int, y: Int, width: Int, height: Int) {
+  /// An 8-bit colour (a grey picture takes its red).
+  typealias Colour = (UInt8, UInt8, UInt8)
+
+  /// Sets the pixels of a rectangle (clipped) of an 8-bit picture to `colour` (white by default).
+  static func fill(
+    _ png: inout PNGImage, x: Int, y: Int, width: Int, height: Int, colour: Colour = (255, 255, 255)
+  ) {
+    let values = [colour.0, colour.1, colour.2]
     let (r0, r1, c0, c1) = (max(0, y), min(png.height, y + height), max(0, x), min(png.width, x + width))
     guard r0 < r1, c0 < c1 else { return }  // wholly outside
     for r in r0..<r1 {
       for c in c0..<c1 {
-        for k in 0..<png.channels { png.samples8[(r * png.width + c) * png.channels + k] = 255 }
+        for k in 0..<png.channels { png.samples8[(r * png.width + c) * png.channels + k] = values[k] }
       }
     }
   }
 
-  /// Writes `text` in white, 5×7 glyphs scaled by `scale`, 1 pixel apart.
-  static func drawText(_ png: inout PNGImage, _ text: String, x: Int, y: Int, scale: Int) {
+  /// Writes `text` in `colour`, 5×7 glyphs scaled by `scale`, 1 pixel apart (characters without
+  /// a glyph are skipped).
+  static func drawText(
+    _ png: inout PNGImage, _ text: String, x: Int, y: Int, scale: Int, colour: Colour = (255, 255, 255)
+  ) {
     for (i, ch) in text.enumerated() {
       guard let rows = glyphs[ch] else { continue }
       for (r, bits) in rows.enumerated() {
         for c in 0..<5 where bits & (1 << (4 - c)) != 0 {
-          fill(&png, x: x + (6 * i + c) * scale, y: y + r * scale, width: scale, height: scale)
+          fill(&png, x: x + (6 * i + c) * scale, y: y + r * scale, width: scale, height: scale, colour: colour)
         }
       }
     }

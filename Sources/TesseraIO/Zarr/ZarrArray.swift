@@ -52,7 +52,7 @@ public final class ZarrArray: Sendable {
   public static func create(
     at path: String, metadata: ZarrArrayMetadata, attributes: [String: Any] = [:]
   ) throws -> ZarrArray {
-    _ = try ZarrArray(store: FileStore(root: path), metadata: metadata)  // validate before creating folders
+    try metadata.validate(path)  // before creating folders
     try ZarrStore.makeDirectory(path)
     return try create(in: FileStore(root: path), metadata: metadata, attributes: attributes)
   }

@@ -56,12 +56,10 @@ struct ExtractCommand: ParsableCommand {
     let shape = selected.levels[level].shape
     var region = Box(shape: shape)
     if let box {
-      let parts = box.split(separator: ",")
-      let ranges = parts.map { $0.split(separator: ":").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
-      guard ranges.count == shape.count, ranges.allSatisfy({ $0.count == 2 }) else {
+      region = try parseBox(box, name: "--box")
+      guard region.rank == shape.count else {
         throw UsageError("--box needs \(shape.count) ranges lo:hi, got \"\(box)\"")
       }
-      region = Box(lower: ranges.map { $0[0] }, upper: ranges.map { $0[1] })
       guard !region.isEmpty, Box(shape: shape).contains(region) else {
         throw UsageError("--box \(region) must be non-empty and inside the level's shape \(shape)")
       }

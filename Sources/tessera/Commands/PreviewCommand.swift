@@ -64,15 +64,7 @@ struct PreviewCommand: ParsableCommand {
     guard maxSize >= 1 else { throw UsageError("--max-size must be at least 1") }
     options.maxSize = maxSize
     options.sixteenBit = sixteenBit
-    if let box {
-      let ranges = box.split(separator: ",").map {
-        $0.split(separator: ":").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-      }
-      guard !ranges.isEmpty, ranges.allSatisfy({ $0.count == 2 }) else {
-        throw UsageError("--box needs ranges lo:hi per spatial axis, got \"\(box)\"")
-      }
-      options.box = Box(lower: ranges.map { $0[0] }, upper: ranges.map { $0[1] })
-    }
+    if let box { options.box = try parseBox(box, name: "--box") }
     let summary = try Preview.write(image: image, to: output, options: options)
     let lines = summary.files.filter { $0.bitDepth == 8 && ($0.channel == nil || summary.files.count < 12) }
     print(

@@ -237,3 +237,14 @@ func parseList<T: LosslessStringConvertible>(_ text: String, as: T.Type, name: S
   }
   return values
 }
+
+/// A box typed as `lo:hi` per axis, comma-separated (`0:16,100:228,0:128`), slowest axis first.
+func parseBox(_ text: String, name: String) throws -> Box {
+  let ranges = text.split(separator: ",").map {
+    $0.split(separator: ":").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+  }
+  guard !ranges.isEmpty, ranges.allSatisfy({ $0.count == 2 }) else {
+    throw UsageError("\(name) needs ranges lo:hi per axis, comma-separated, got \"\(text)\"")
+  }
+  return Box(lower: ranges.map { $0[0] }, upper: ranges.map { $0[1] })
+}
