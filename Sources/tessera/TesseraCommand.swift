@@ -20,7 +20,8 @@ struct TesseraCommand: AsyncParsableCommand {
       """,
     version: "\(Tessera.version) (\(LinkedLibraries.summary))",
     subcommands: [
-      InfoCommand.self, RefinePositionsCommand.self, FuseCommand.self, ExtractCommand.self, ShiftTilesCommand.self,
+      InfoCommand.self, RefinePositionsCommand.self, FuseCommand.self, FinalizeCommand.self, VerifyCommand.self,
+      ExtractCommand.self, ShiftTilesCommand.self,
       ConvertCommand.self, PreviewCommand.self,
       SimulateCommand.self,
       BenchCommand.self,

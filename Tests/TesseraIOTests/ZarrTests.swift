@@ -203,14 +203,22 @@ import Testing
     #expect(try OMEZarrImage.create(at: path, spec: spec, mode: .resume).completedAtOpen[0].isEmpty)
   }
 
-  @Test func progressLogIgnoresATornLine() throws {
+  @Test func progressLogIgnoresATornLineAndOtherPlans() throws {
     let dir = TemporaryDirectory()
-    let log = try ProgressLog(directory: dir.path("p"))
-    try log.record(level: 0, block: 3)
-    try "0 12\n1 4\n0 1".write(toFile: dir.path("p/other.log"), atomically: true, encoding: .utf8)
-    let done = try log.completed(levels: 2)
-    #expect(done[0] == [3, 12])
-    #expect(done[1] == [4])
+    let log = try ProgressLog(directory: dir.path("p"), plan: "abc", part: "1/2")
+    try log.record(BlockRecord(level: 0, block: 3, size: 10, crc: 0xbeef))
+    try log.finishPart()
+    // An older journal (no header, no checksums), torn at its end; and one of another plan.
+    try "0 12\n1 4\n0 1".write(toFile: dir.path("p/old.log"), atomically: true, encoding: .utf8)
+    try "# tessera journal 1 plan=other part=0/1\n0 5 1 0\n".write(
+      toFile: dir.path("p/stale.log"), atomically: true, encoding: .utf8)
+    let read = ProgressLog.read(directory: dir.path("p"), plan: "abc", levels: 2)
+    #expect(Set(read.records[0].keys) == [3, 12])
+    #expect(read.records[0][3] == [BlockRecord(level: 0, block: 3, size: 10, crc: 0xbeef)])
+    #expect(read.records[0][12]?.first?.size == -1)
+    #expect(Set(read.records[1].keys) == [4])
+    #expect(read.stale == ["stale.log"])
+    #expect(read.finishedParts == ["1/2"])
   }
 }
 

@@ -69,4 +69,10 @@ public struct FusionSummary: Sendable {
   public var blocksSkipped: Int
   public var bytesRead: Int
   public var peakRSSBytes: Int
+  /// The part this process filled (nil: the whole job).
+  public var part: Part?
+  /// True if the output is finalized (pyramid and OME metadata written).
+  public var finalized: Bool
+  /// When not finalized: what the output waits for.
+  public var pending: String?
 }

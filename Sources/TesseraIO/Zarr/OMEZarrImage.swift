@@ -3,49 +3,74 @@ import TesseraCore
 
 /// An OME-Zarr image being written: a group with one Zarr array per resolution level.
 ///
-/// The life of an output: ``create(at:spec:mode:)`` writes the group (marked incomplete, with no
-/// `multiscales`, so no viewer mistakes it for a finished image) and the level arrays; callers
-/// write level-0 blocks (recording each in a progress log); ``buildPyramid(threads:)`` fills the
-/// other levels block by block from the level below; ``finish(provenance:)`` writes the OME
-/// metadata last. An interrupted run is resumed with `mode: .resume`, which keeps every block
-/// recorded as complete.
+/// The life of an output, in steps that each can run alone, in any process, and again:
+/// - *create* (``create(at:spec:mode:plan:part:)``): the group (marked incomplete, with no
+///   `multiscales`, so no viewer mistakes it for a finished image), the level arrays and the plan
+///   (``OutputPlan``, `.tessera/plan.json`), every file written whole and the same bytes from every
+///   process, so many processes may create one output at once (mode ``Mode/join``);
+/// - *fill*: callers write level-0 blocks (``writeBlock(level:_:produce:)``), each recorded with
+///   its size and checksum in this process's journal (``ProgressLog``);
+/// - *finalize* (``finalize(threads:)``): the pyramid levels not yet written, then the OME
+///   metadata, last;
+/// - *open* (``open(at:)``) to inspect or verify (``verify(threads:)``) a finished or unfinished
+///   output without writing to it.
 public final class OMEZarrImage: Sendable {
   public enum Mode: Sendable {
     /// The output must not exist.
     case new
     /// Remove an existing output first (only if it is a Zarr group).
     case overwrite
-    /// Continue an interrupted output made with the same spec.
+    /// Continue an interrupted output made with the same plan (or create it): blocks recorded
+    /// as complete are kept.
     case resume
+    /// Create the output, or join one that other processes of the same job created (the same
+    /// plan); nothing recorded is trusted, every block is written again.
+    case join
   }
 
   public let path: String
   public let spec: OMEZarrImageSpec
+  public let plan: OutputPlan
   /// One array per level.
   public let levels: [ZarrArray]
-  /// Completed blocks per level, from earlier runs (resume) — a snapshot at open.
+  /// Blocks per level with a completion record of this plan, from earlier runs and other
+  /// processes (resume) — a snapshot at open. Records are checked against the files with
+  /// ``isComplete(level:block:)``.
   public let completedAtOpen: [Set<Int>]
-  let log: ProgressLog
+  /// The records behind ``completedAtOpen``.
+  let records: [[Int: [BlockRecord]]]
+  /// This process's journal (nil when opened read-only).
+  let log: ProgressLog?
 
-  private init(path: String, spec: OMEZarrImageSpec, levels: [ZarrArray], completed: [Set<Int>], log: ProgressLog) {
+  init(path: String, plan: OutputPlan, levels: [ZarrArray], records: [[Int: [BlockRecord]]], log: ProgressLog?) {
     self.path = path
-    self.spec = spec
+    self.spec = plan.spec
+    self.plan = plan
     self.levels = levels
-    self.completedAtOpen = completed
+    self.records = records
+    self.completedAtOpen = records.map { Set($0.keys) }
     self.log = log
   }
 
-  /// Creates (or reopens, for `.resume`) an image at `path`.
+  /// Where the journals live.
+  static func journals(_ path: String) -> String { path + "/.tessera/progress" }
+
+  /// Creates (or reopens, for `.resume` and `.join`) an image at `path` for `plan` (default: a
+  /// plan of `spec` writing every block), journalling as `part`.
   ///
-  /// - Throws: ``ZarrError`` when the output exists (and neither overwrite nor resume was asked),
-  ///   the existing output is not a Zarr group or was made with other settings, or the
+  /// - Throws: ``ZarrError`` when the output exists (and neither overwrite, resume nor join was
+  ///   asked), the existing output is not a Zarr group or was planned differently, or the
   ///   directory cannot be written.
-  public static func create(at path: String, spec: OMEZarrImageSpec, mode: Mode) throws -> OMEZarrImage {
+  public static func create(
+    at path: String, spec: OMEZarrImageSpec, mode: Mode, plan: OutputPlan? = nil, part: Part = .whole
+  ) throws -> OMEZarrImage {
     try spec.validate(path)
+    let plan = try plan ?? OutputPlan(spec: spec, provenance: [:], blocks: nil)
+    precondition(plan.spec == spec, "the plan is for another image")
     let fm = FileManager.default
     let exists = fm.fileExists(atPath: path)
     let isZarr = fm.fileExists(atPath: path + "/zarr.json") || fm.fileExists(atPath: path + "/.zgroup")
-    var resuming = false
+    var joining = false
     switch mode {
     case .new:
       if exists {
@@ -60,53 +85,90 @@ public final class OMEZarrImage: Sendable {
           throw ZarrError(path: path, "cannot remove the old output (\(error.localizedDescription))", kind: .io)
         }
       }
-    case .resume:
+    case .resume, .join:
       if exists {
         guard isZarr else {
-          throw ZarrError(path: path, "exists and is not a Zarr group; cannot resume it", kind: .usage)
+          throw ZarrError(
+            path: path, "exists and is not a Zarr group; cannot \(mode == .resume ? "resume" : "write") it",
+            kind: .usage)
         }
-        let attributes = try ZarrGroup.attributes(at: path)
-        let stored = (attributes["tessera"] as? [String: Any])?["layout"] as? String
-        guard stored == spec.fingerprint else {
+        let attributes = (try ZarrGroup.attributes(at: path))["tessera"] as? [String: Any]
+        guard attributes?["layout"] as? String == spec.fingerprint else {
           throw ZarrError(
             path: path, "was written with different settings; resume needs the same command (or use --overwrite)",
             kind: .usage)
         }
-        resuming = true
-        // Temporary files of writes that a crash interrupted: never renamed, never complete.
-        if let walker = fm.enumerator(atPath: path) {
-          for case let file as String in walker where file.hasSuffix(".tmp") {
-            try? fm.removeItem(atPath: path + "/" + file)
-          }
+        if let stored = attributes?["plan"] as? String, stored != plan.fingerprint {
+          throw ZarrError(
+            path: path,
+            "was planned from other inputs or parameters (positions, views, blending, version); resume needs the "
+              + "same inputs and command (or use --overwrite)", kind: .usage)
         }
+        joining = true
       }
     }
-    let log = try ProgressLog(directory: path + "/.tessera/progress")
-    if !resuming {
+    if !joining {
       try ZarrGroup.write(
         at: path, format: spec.format,
-        attributes: ["tessera": ["status": "incomplete", "layout": spec.fingerprint] as [String: Any]])
+        attributes: [
+          "tessera": ["status": "incomplete", "layout": spec.fingerprint, "plan": plan.fingerprint] as [String: Any]
+        ])
     }
     var arrays: [ZarrArray] = []
     for level in 0..<spec.levels {
-      let chunk = spec.leadingOnes() + spec.chunkShape
-      var metadata = ZarrArrayMetadata(
-        format: spec.format, shape: spec.arrayShape(level: level),
-        chunkShape: spec.shardShape.map { spec.leadingOnes() + $0 } ?? chunk,
-        innerChunkShape: spec.shardShape == nil ? nil : chunk, dataType: spec.dataType, fillValue: spec.fillValue,
-        compressor: spec.compressor,
-        // Zarr v2 has no dimension names (a v2 array reads back without them, so resume compares equal).
-        dimensionNames: spec.format == .v3 ? spec.axisNames : nil)
-      metadata.separator = "/"
+      let metadata = spec.arrayMetadata(level: level)
       let arrayPath = path + "/\(level)"
-      arrays.append(resuming ? try ZarrArray.open(arrayPath) : try ZarrArray.create(at: arrayPath, metadata: metadata))
-      if resuming, arrays[level].metadata != metadata {
+      // Joining: an array a sibling process has not written yet is written here (the same bytes).
+      let existing =
+        joining && (fm.fileExists(atPath: arrayPath + "/zarr.json") || fm.fileExists(atPath: arrayPath + "/.zarray"))
+      arrays.append(existing ? try ZarrArray.open(arrayPath) : try ZarrArray.create(at: arrayPath, metadata: metadata))
+      if existing, arrays[level].metadata != metadata {
         throw ZarrError(
           path: arrayPath, "level \(level) differs from the requested layout; use --overwrite", kind: .usage)
       }
     }
-    let completed = resuming ? try log.completed(levels: spec.levels) : Array(repeating: [], count: spec.levels)
-    return OMEZarrImage(path: path, spec: spec, levels: arrays, completed: completed, log: log)
+    try plan.write(into: path)
+    let log = try ProgressLog(directory: journals(path), plan: plan.fingerprint, part: part.description)
+    let records =
+      mode == .resume && joining
+      ? ProgressLog.read(directory: journals(path), plan: plan.fingerprint, levels: spec.levels).records
+      : Array(repeating: [:], count: spec.levels)
+    return OMEZarrImage(path: path, plan: plan, levels: arrays, records: records, log: log)
+  }
+
+  /// Opens an output read-only (its plan, its arrays, every journal of its plan).
+  ///
+  /// - Throws: ``ZarrError`` when `path` is not an output of `tessera fuse`.
+  public static func open(at path: String) throws -> OMEZarrImage {
+    let plan = try OutputPlan.read(from: path)
+    let arrays = try (0..<plan.spec.levels).map { try ZarrArray.open(path + "/\($0)") }
+    let contents = ProgressLog.read(directory: journals(path), plan: plan.fingerprint, levels: plan.spec.levels)
+    return OMEZarrImage(path: path, plan: plan, levels: arrays, records: contents.records, log: nil)
+  }
+
+  /// True if block `block` (linear) of `level` has a record of this plan that its file agrees
+  /// with: no file for an all-fill record, else a file of the recorded size (the checksum is
+  /// what ``verify(threads:)`` reads the file for).
+  public func isComplete(level: Int, block: Int) -> Bool {
+    guard let list = records[level][block] else { return false }
+    let array = levels[level]
+    let file = array.file(of: array.grid.chunkIndex(linear: block))
+    var status = stat()
+    let size = stat(file, &status) == 0 ? Int(status.st_size) : 0
+    return list.contains { $0.size == size || ($0.size < 0 && size > 0) }
+  }
+
+  /// True if block `block` (linear) of `level` has a record of this plan that its file matches
+  /// exactly (size and CRC-32; no file for an all-fill record). Reads the file.
+  public func isIntact(level: Int, block: Int) -> Bool {
+    guard let list = records[level][block] else { return false }
+    let array = levels[level]
+    let file = array.file(of: array.grid.chunkIndex(linear: block))
+    guard let data = FileManager.default.contents(atPath: file).map({ [UInt8]($0) }) else {
+      return list.contains { $0.size == 0 }
+    }
+    let crc = BlockRecord.crc32(data)
+    return list.contains { ($0.size == data.count && $0.crc == crc) || $0.size < 0 }
   }
 
   /// Writes block `index` of `level` and records it as complete.
@@ -118,63 +180,25 @@ public final class OMEZarrImage: Sendable {
   /// and records it as complete. Returns false if it was all fill.
   @discardableResult
   public func writeBlock(level: Int, _ index: [Int], produce: (Box) throws -> AnyVolumeBuffer?) throws -> Bool {
+    guard let log else { throw ZarrError(path: path, "internal error: opened read-only", kind: .internal) }
     let array = levels[level]
-    let stored = try array.writeBlock(index, produce: produce)
-    try log.record(level: level, block: array.grid.linearIndex(ofChunk: index))
-    return stored
+    let stored = try array.writeBlockBytes(index, produce: produce)
+    try log.record(.of(level: level, block: array.grid.linearIndex(ofChunk: index), bytes: stored))
+    return stored != nil
   }
+}
 
-  /// Writes the OME-NGFF metadata (multiscales, omero with display windows from the coarsest
-  /// level, and the `tessera` provenance block) — the last step, which makes the output a
-  /// finished image.
-  public func finish(provenance: [String: Any]) throws {
-    let n = spec.spatialRank
-    let lead = spec.leadingAxes
-    var axes: [[String: Any]] = []
-    if spec.timepoints > 1 { axes.append(["name": "t", "type": "time", "unit": "second"]) }
-    axes.append(["name": "c", "type": "channel"])
-    for name in ["z", "y", "x"].suffix(n) { axes.append(["name": name, "type": "space", "unit": "micrometer"]) }
-    let leadOnes = Array(repeating: 1.0, count: lead.count)
-    let leadZeros = Array(repeating: 0.0, count: lead.count)
-    let datasets: [[String: Any]] = spec.levelFactors.enumerated().map { level, f in
-      let scale = zip(spec.voxelSize, f).map { $0 * Double($1) }
-      let translation = (0..<n).map { spec.origin[$0] + Double(f[$0] - 1) / 2 * spec.voxelSize[$0] }
-      return [
-        "path": "\(level)",
-        "coordinateTransformations": [
-          ["type": "scale", "scale": leadOnes + scale],
-          ["type": "translation", "translation": leadZeros + translation],
-        ],
-      ]
-    }
-    var multiscale: [String: Any] = [
-      "name": spec.name, "axes": axes, "datasets": datasets, "type": "mean",
-      "metadata": ["method": "block mean, 2× in y and x per level (z while not coarser)"],
-    ]
-    let windows = try displayWindows()
-    let channels: [[String: Any]] = spec.channels.enumerated().map { c, channel in
-      [
-        "label": channel.label, "color": channel.color, "active": true, "coefficient": 1.0, "family": "linear",
-        "inverted": false, "window": windows[c],
-      ]
-    }
-    var omero: [String: Any] = [
-      "name": spec.name, "channels": channels,
-      "rdefs": ["defaultT": 0, "defaultZ": n == 3 ? spec.shape[0] / 2 : 0, "model": "color"],
-    ]
-    var tessera = provenance
-    tessera["status"] = "complete"
-    tessera["layout"] = spec.fingerprint
-    switch spec.format {
-    case .v2:
-      multiscale["version"] = "0.4"
-      omero["version"] = "0.4"
-      try ZarrGroup.write(
-        at: path, format: .v2, attributes: ["multiscales": [multiscale], "omero": omero, "tessera": tessera])
-    case .v3:
-      try ZarrGroup.write(
-        at: path, format: .v3,
-        attributes: ["ome": ["version": "0.5", "multiscales": [multiscale], "omero": omero], "tessera": tessera])
-    }
+extension OMEZarrImageSpec {
+  /// The Zarr array metadata of level `level`.
+  func arrayMetadata(level: Int) -> ZarrArrayMetadata {
+    let chunk = leadingOnes() + chunkShape
+    var metadata = ZarrArrayMetadata(
+      format: format, shape: arrayShape(level: level), chunkShape: shardShape.map { leadingOnes() + $0 } ?? chunk,
+      innerChunkShape: shardShape == nil ? nil : chunk, dataType: dataType, fillValue: fillValue,
+      compressor: compressor,
+      // Zarr v2 has no dimension names (a v2 array reads back without them, so resume compares equal).
+      dimensionNames: format == .v3 ? axisNames : nil)
+    metadata.separator = "/"
+    return metadata
   }
 }

@@ -18,8 +18,9 @@ extension OMEZarrImage {
       let source = levels[level - 1]
       let target = levels[level]
       let fullStep = Array(repeating: 1, count: lead) + spec.step(toLevel: level)
-      let done = completedAtOpen[level]
-      let blocks = target.grid.allChunks.filter { !done.contains(target.grid.linearIndex(ofChunk: $0)) }
+      let blocks = target.grid.allChunks.filter {
+        !isComplete(level: level, block: target.grid.linearIndex(ofChunk: $0))
+      }
       try Parallel.forEach(blocks.count, threads: threads) { i in
         // A stop request ends the build between blocks (each written block is logged: --resume).
         try Interruption.check(
@@ -37,13 +38,16 @@ extension OMEZarrImage {
     }
   }
 
-  /// An in-stream pyramid for the level-0 blocks `blocks` (full block indices, leading axes
-  /// first), which must all be written in this run; nil when the image has one level, when blocks
-  /// of it are already complete (a resumed run builds the rest from disk), or when a block
+  /// An in-stream pyramid of levels 1 … `top` (default: all) for the level-0 blocks `blocks`
+  /// (full block indices, leading axes first), which must all be written in this run and must
+  /// hold every planned level-0 block below each level-`top` block above them (a part's share is
+  /// whole level-`top` blocks); nil when the image has one level or `top` is 0, or when a block
   /// boundary would split a 2× group (an odd chunk or inner-chunk extent on an axis that halves).
-  public func pyramidStream(for blocks: [[Int]]) -> PyramidStream? {
-    guard spec.canStreamPyramid, completedAtOpen.allSatisfy(\.isEmpty) else { return nil }
-    return PyramidStream(image: self, blocks: blocks)
+  /// The levels above `top` are built from disk once every part is done (``finalize(threads:)``).
+  public func pyramidStream(for blocks: [[Int]], top: Int? = nil) -> PyramidStream? {
+    let top = min(top ?? spec.levels - 1, spec.levels - 1)
+    guard spec.canStreamPyramid, top > 0 else { return nil }
+    return PyramidStream(image: self, blocks: blocks, top: top)
   }
 
   /// The order in which to write level-0 blocks so that an in-stream pyramid holds few partial
@@ -85,6 +89,8 @@ extension OMEZarrImage {
     private var peak = 0
     private let lock = NSLock()
     let fullSteps: [[Int]]
+    /// The highest level built.
+    let top: Int
 
     /// An open parent block: its voxels, C order over `box`, written by its children on disjoint
     /// regions from several threads (hence raw memory, not a copy-on-write buffer).
@@ -98,11 +104,12 @@ extension OMEZarrImage {
       deinit { bytes.deallocate() }
     }
 
-    init(image: OMEZarrImage, blocks: [[Int]]) {
+    init(image: OMEZarrImage, blocks: [[Int]], top: Int) {
       self.image = image
+      self.top = top
       let spec = image.spec
       fullSteps = spec.fullSteps
-      remaining = spec.pyramidChildren(of: blocks)
+      remaining = Array(spec.pyramidChildren(of: blocks).prefix(top + 1))
       open = Array(repeating: [:], count: spec.levels)
     }
 
@@ -111,7 +118,7 @@ extension OMEZarrImage {
 
     /// Reduces `piece` (a part of level-`level` block `block`, as stored) into its parent.
     public func add(level: Int, block: [Int], piece: AnyVolumeBuffer) {
-      guard level + 1 < image.spec.levels else { return }
+      guard level < top else { return }
       let step = fullSteps[level + 1]
       let parentIndex = zip(block, step).map { $0 / $1 }
       let parent = parent(level: level + 1, parentIndex)
@@ -155,7 +162,7 @@ extension OMEZarrImage {
     /// Level-`level` block `block` is stored (and all its pieces were added): if it was its
     /// parent's last child, writes the parent and passes it on up.
     public func finished(level: Int, block: [Int]) throws {
-      guard level + 1 < image.spec.levels else { return }
+      guard level < top else { return }
       let parentLevel = level + 1
       let parentIndex = zip(block, fullSteps[parentLevel]).map { $0 / $1 }
       let grid = image.levels[parentLevel].grid

@@ -19,10 +19,13 @@ public final class OutputLock: @unchecked Sendable {  // `timer` only changes in
   /// Seconds between refreshes.
   static let refreshEvery: Double = 60
 
-  /// The lock file for `output`.
-  public static func path(for output: String) -> String {
+  /// The lock file for `output`, or for one part of a multi-process fill of it (parts lock
+  /// their share only, so they never lock each other out; two processes given one part do).
+  public static func path(for output: String, part: Part? = nil) -> String {
     let url = URL(fileURLWithPath: output).standardizedFileURL
-    return url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tessera-lock").path
+    let name = part.map { ".part-\($0.index)-of-\($0.count)" } ?? ""
+    return url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent)\(name).tessera-lock")
+      .path
   }
 
   /// The owner recorded in a lock file.
@@ -47,8 +50,8 @@ public final class OutputLock: @unchecked Sendable {  // `timer` only changes in
   ///
   /// - Throws: ``ZarrError`` of kind ``FailureKind/busy`` when a live process holds it, of kind
   ///   I/O when the lock file cannot be written.
-  public init(output: String, command: String) throws {
-    path = Self.path(for: output)
+  public init(output: String, command: String, part: Part? = nil) throws {
+    path = Self.path(for: output, part: part)
     let me = Owner(
       host: Self.hostName, pid: getpid(), started: Self.startTime(of: getpid()) ?? 0, command: command,
       token: UUID().uuidString, boot: Self.bootID, pidNamespace: Self.pidNamespace)

@@ -1,34 +1,75 @@
+import CDeflate
 import Foundation
 
-/// Which blocks are complete: one append-only log per process under the output, so processes
-/// never coordinate and a resumed run (any process) reads them all.
-final class ProgressLog: @unchecked Sendable {
+/// A completion record: block `block` (linear index in its level's block grid) of `level` is
+/// stored as one file of `size` bytes whose CRC-32 is `crc`, or, with `size` 0, is all fill and
+/// has no file. `size` −1: recorded by a version that kept no checksums.
+public struct BlockRecord: Sendable, Hashable {
+  public var level: Int
+  public var block: Int
+  public var size: Int
+  public var crc: UInt32
+
+  public init(level: Int, block: Int, size: Int, crc: UInt32) {
+    self.level = level
+    self.block = block
+    self.size = size
+    self.crc = crc
+  }
+
+  /// The record of `bytes` stored for a block (nil: all fill, nothing stored).
+  public static func of(level: Int, block: Int, bytes: [UInt8]?) -> BlockRecord {
+    guard let bytes else { return BlockRecord(level: level, block: block, size: 0, crc: 0) }
+    return BlockRecord(level: level, block: block, size: bytes.count, crc: crc32(bytes))
+  }
+
+  /// CRC-32 (the zlib/gzip polynomial; libdeflate's `libdeflate_crc32`).
+  public static func crc32(_ bytes: [UInt8]) -> UInt32 {
+    bytes.withUnsafeBytes { UInt32(libdeflate_crc32(0, $0.baseAddress, $0.count)) }
+  }
+}
+
+/// Which blocks are complete: one append-only journal per process under the output
+/// (`.tessera/progress/HOST-PID-RANDOM.log`), so processes never coordinate and any process reads
+/// them all. A journal starts with a header naming the plan and the part it fills, holds one
+/// line per stored block (`level block size crc32`, written after the block's file is in place),
+/// and ends with a `done` line when its part finished. A torn last line (a killed process) is
+/// ignored: its block is done again.
+public final class ProgressLog: @unchecked Sendable {  // `handle` is guarded by `lock`
   let directory: String
+  /// Header fields: the plan's fingerprint and the part this process fills.
+  let plan: String
+  let part: String
   private let lock = NSLock()
   private var handle: FileHandle?
 
-  init(directory: String) throws {
+  init(directory: String, plan: String, part: String) throws {
     self.directory = directory
+    self.plan = plan
+    self.part = part
     try ZarrStore.makeDirectory(directory)
   }
 
   private func open() throws -> FileHandle {
     if let handle { return handle }
-    let host = ProcessInfo.processInfo.hostName.replacingOccurrences(of: "/", with: "_")
+    let host = OutputLock.hostName.replacingOccurrences(of: "/", with: "_")
     let file = directory + "/\(host)-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log"
-    guard FileManager.default.createFile(atPath: file, contents: nil), let h = FileHandle(forWritingAtPath: file) else {
+    let header = "# tessera journal 1 plan=\(plan) part=\(part) host=\(host) pid=\(getpid())\n"
+    guard FileManager.default.createFile(atPath: file, contents: Data(header.utf8)),
+      let h = FileHandle(forWritingAtPath: file)
+    else {
       throw ZarrError(path: file, "cannot create the progress log", kind: .io)
     }
+    try h.seekToEnd()
     handle = h
     return h
   }
 
-  /// Records block `block` of `level` as complete (after its data is in place).
-  func record(level: Int, block: Int) throws {
+  private func append(_ line: String) throws {
     try lock.withLock {
       let h = try open()
       do {
-        try h.write(contentsOf: Data("\(level) \(block)\n".utf8))
+        try h.write(contentsOf: Data(line.utf8))
       } catch {
         throw ZarrError(
           path: directory, "cannot append to the progress log (\(error.localizedDescription))", kind: .io)
@@ -36,21 +77,86 @@ final class ProgressLog: @unchecked Sendable {
     }
   }
 
-  /// Completed blocks per level, from every log (a torn last line is ignored).
-  func completed(levels: Int) throws -> [Set<Int>] {
-    var out = Array(repeating: Set<Int>(), count: levels)
-    let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+  /// Records a block as complete (after its data is in place).
+  func record(_ r: BlockRecord) throws {
+    try append("\(r.level) \(r.block) \(r.size) \(String(r.crc, radix: 16))\n")
+  }
+
+  /// Marks this process's part as finished and flushes the journal to disk (so other machines
+  /// see it: network filesystems publish a file's writes at close).
+  func finishPart() throws {
+    try append("done\n")
+    try lock.withLock {
+      try handle?.synchronize()
+      try handle?.close()
+      handle = nil
+    }
+  }
+
+  /// Flushes and closes the journal (a later record opens a new one).
+  func close() {
+    lock.withLock {
+      try? handle?.synchronize()
+      try? handle?.close()
+      handle = nil
+    }
+  }
+
+  deinit { try? handle?.close() }
+
+  /// What the journals under `directory` say.
+  public struct Contents: Sendable {
+    /// Per level: block → every distinct record of it in journals of this plan.
+    public var records: [[Int: [BlockRecord]]]
+    /// Journals written for another plan (file names).
+    public var stale: [String]
+    /// Parts ("i/N") whose journal ends with `done`.
+    public var finishedParts: Set<String>
+    /// Parts that have a journal of this plan.
+    public var startedParts: Set<String>
+  }
+
+  /// Reads every journal of `directory` for `plan` (journals of version-0 outputs, without a
+  /// header, count as this plan's).
+  static func read(directory: String, plan: String, levels: Int) -> Contents {
+    var out = Contents(
+      records: Array(repeating: [:], count: levels), stale: [], finishedParts: [], startedParts: [])
+    let files = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
     for f in files where f.hasSuffix(".log") {
       guard let text = try? String(contentsOfFile: directory + "/" + f, encoding: .utf8) else { continue }
-      // Only newline-terminated lines count: a torn last line ("0 1" of "0 12") is ignored.
-      for line in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast() {
-        let parts = line.split(separator: " ")
-        guard parts.count == 2, let l = Int(parts[0]), let b = Int(parts[1]), (0..<levels).contains(l) else { continue }
-        out[l].insert(b)
+      // Only newline-terminated lines count: a torn last line ("0 1" of "0 12 …") is ignored.
+      let lines = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+      var part = "0/1"
+      if let header = lines.first, header.hasPrefix("# tessera journal") {
+        let fields = Dictionary(
+          header.split(separator: " ").compactMap { field -> (String, String)? in
+            let kv = field.split(separator: "=", maxSplits: 1)
+            return kv.count == 2 ? (String(kv[0]), String(kv[1])) : nil
+          }, uniquingKeysWith: { a, _ in a })
+        if fields["plan"] != plan {
+          out.stale.append(f)
+          continue
+        }
+        part = fields["part"] ?? part
+      }
+      out.startedParts.insert(part)
+      for line in lines where !line.hasPrefix("#") {
+        if line == "done" {
+          out.finishedParts.insert(part)
+          continue
+        }
+        let p = line.split(separator: " ")
+        guard p.count == 2 || p.count == 4, let l = Int(p[0]), let b = Int(p[1]), (0..<levels).contains(l) else {
+          continue
+        }
+        var r = BlockRecord(level: l, block: b, size: -1, crc: 0)
+        if p.count == 4 {
+          guard let size = Int(p[2]), let crc = UInt32(p[3], radix: 16) else { continue }
+          (r.size, r.crc) = (size, crc)
+        }
+        if !(out.records[l][b]?.contains(r) ?? false) { out.records[l][b, default: []].append(r) }
       }
     }
     return out
   }
-
-  deinit { try? handle?.close() }
 }

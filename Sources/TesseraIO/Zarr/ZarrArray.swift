@@ -129,6 +129,11 @@ public final class ZarrArray: Sendable {
   /// a stale file is removed).
   @discardableResult
   public func writeBlock(_ index: [Int], produce: (Box) throws -> AnyVolumeBuffer?) throws -> Bool {
+    try writeBlockBytes(index, produce: produce) != nil
+  }
+
+  /// ``writeBlock(_:produce:)`` returning the bytes stored (nil: all fill, nothing stored).
+  func writeBlockBytes(_ index: [Int], produce: (Box) throws -> AnyVolumeBuffer?) throws -> [UInt8]? {
     let full = grid.fullBox(ofChunk: index)
     let encoded: [UInt8]?
     if let sharding = metadata.codecs.sharding {
@@ -146,10 +151,10 @@ public final class ZarrArray: Sendable {
     let key = key(of: index)
     guard let encoded else {
       if store.contains(key) { try? store.erase(key) }
-      return false
+      return nil
     }
     try store.set(key, encoded)
-    return true
+    return encoded
   }
 
   /// `data` (covering the chunk `full` clipped to the array) encoded with `codecs`, or nil when it
