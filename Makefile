@@ -5,7 +5,8 @@ SHELL := /bin/bash
 SWIFT ?= swift
 PYTHON ?= python3
 VENV := .venv
-APT_PACKAGES := libhdf5-dev libfftw3-dev zlib1g-dev libdeflate-dev libzstd-dev libblosc-dev libpng-dev libxml2 pkg-config python3-venv
+APT_PACKAGES := libhdf5-dev libfftw3-dev zlib1g-dev libdeflate-dev libzstd-dev libblosc-dev libpng-dev libxml2 pkg-config python3-venv \
+  openmpi-bin
 # The release build targets the CPU it is built on when that has AVX2 and the rest of Haswell's
 # instruction set (fusion is 10–15 % faster; the output is bit-identical), else baseline x86-64.
 # PORTABLE=1 builds for baseline x86-64 (a binary to copy to other machines); TARGET_CPU=... picks

@@ -69,7 +69,7 @@ extension OMEZarrImage {
     let missing = image.missingLevel0()
     guard missing.isEmpty else {
       let grid = image.levels[0].grid
-      let keys = missing.prefix(3).map { image.levels[0].key(of: grid.chunkIndex(linear: $0)) }
+      let keys = missing.prefix(3).map { "0/" + image.levels[0].key(of: grid.chunkIndex(linear: $0)) }
       throw ZarrError(
         path: path,
         "cannot finalize: \(missing.count) of the \(image.plan.plannedBlocks(count: grid.chunkCount).count) level-0 "

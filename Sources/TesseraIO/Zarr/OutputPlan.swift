@@ -30,7 +30,7 @@ public struct OutputPlan: Sendable {
   }
 
   public var provenance: [String: Any] {
-    (try? ZarrStore.jsonObject(provenanceJSON, path: "plan")) ?? [:]
+    (try? JSONValue.object(provenanceJSON, path: "plan")) ?? [:]
   }
 
   /// True if level-0 block `linear` is written by the plan.
@@ -109,7 +109,10 @@ public struct OutputPlan: Sendable {
         "has no .tessera/plan.json: not an output of `tessera fuse` (or made by a version before 0.9); "
           + "fuse it again with --overwrite", kind: .usage)
     }
-    let json = try ZarrStore.readJSON(file)
+    guard let data = FileManager.default.contents(atPath: file) else {
+      throw ZarrError(path: file, "cannot read", kind: .io)
+    }
+    let json = try JSONValue.object([UInt8](data), path: file)
     guard json["tessera_plan"] as? Int == 1, let fingerprint = json["plan"] as? String,
       let specJSON = json["spec"] as? [String: Any], let spec = OMEZarrImageSpec(planJSON: specJSON),
       spec.fingerprint == json["layout"] as? String
