@@ -22,7 +22,7 @@ struct TesseraCommand: AsyncParsableCommand {
     subcommands: [
       InfoCommand.self, RefinePositionsCommand.self, FuseCommand.self, ExtractCommand.self, ShiftTilesCommand.self,
       ConvertCommand.self, PreviewCommand.self,
-      SimulateCommand.self,
+      SimulateCommand.self, SlurmCommand.self,
       BenchCommand.self,
     ]
   )
