@@ -23,7 +23,7 @@ struct TesseraCommand: AsyncParsableCommand {
       InfoCommand.self, RefinePositionsCommand.self, FuseCommand.self, FinalizeCommand.self, VerifyCommand.self,
       ExtractCommand.self, ShiftTilesCommand.self,
       ConvertCommand.self, PreviewCommand.self,
-      SimulateCommand.self,
+      SimulateCommand.self, SlurmCommand.self,
       BenchCommand.self,
     ]
   )
