@@ -6,7 +6,7 @@ SWIFT ?= swift
 PYTHON ?= python3
 VENV := .venv
 APT_PACKAGES := libhdf5-dev libfftw3-dev zlib1g-dev libdeflate-dev libzstd-dev libblosc-dev libpng-dev libxml2 pkg-config python3-venv \
-  openmpi-bin
+  openmpi-bin slurm-wlm munge
 # The release build targets the CPU it is built on when that has AVX2 and the rest of Haswell's
 # instruction set (fusion is 10–15 % faster; the output is bit-identical), else baseline x86-64.
 # PORTABLE=1 builds for baseline x86-64 (a binary to copy to other machines); TARGET_CPU=... picks
@@ -57,7 +57,9 @@ test-swift: deps
 
 test-python: deps venv
 	$(SWIFT) build
-	TESSERA_BIN=$(abspath $(DEBUG_BIN)) $(VENV)/bin/python -m pytest -q Tests/Interop
+	# A one-node SLURM cluster runs the generated sbatch scripts for real when this is root (CI).
+	TESSERA_REAL_SLURM=$$([ "$$(id -u)" = 0 ] && command -v slurmctld >/dev/null && echo 1) \
+	  TESSERA_BIN=$(abspath $(DEBUG_BIN)) $(VENV)/bin/python -m pytest -q Tests/Interop
 
 # Seeded mutation fuzzing of every input parser, longer than in `swift test` (about 25 s here).
 fuzz: deps
