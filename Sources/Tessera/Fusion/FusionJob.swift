@@ -208,7 +208,7 @@ public final class FusionJob: Sendable {
     return plan.blocks.map { Double(grid.box(ofChunk: $0.block).volume * (1 + $0.views.count)) }
   }
 
-  /// The split of the planned blocks among `count` parts (see ``OMEZarrImageSpec/shares(of:work:count:unitsPerPart:)``).
+  /// The split of the planned blocks among `count` parts (see ``OMEZarrImageSpec/shares(of:work:count:maxImbalance:)``).
   public func shares(count: Int) -> OMEZarrImageSpec.Shares {
     spec.shares(of: plan.blocks.map { Self.blockIndex($0, spec) }, work: predictedWork, count: count)
   }

@@ -86,6 +86,13 @@ public final class OMEZarrImage: Sendable {
         }
       }
     case .resume, .join:
+      // A folder a sibling process is creating this very moment (only what create writes, not yet
+      // its group metadata) is created here too, with the same bytes.
+      if exists, !isZarr, let entries = try? fm.contentsOfDirectory(atPath: path),
+        entries.allSatisfy({ $0 == ".tessera" || Int($0) != nil || ($0.hasPrefix(".") && $0.hasSuffix(".tmp")) })
+      {
+        break
+      }
       if exists {
         guard isZarr else {
           throw ZarrError(

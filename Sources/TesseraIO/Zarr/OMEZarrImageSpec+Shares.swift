@@ -22,16 +22,18 @@ extension OMEZarrImageSpec {
   }
 
   /// Splits the level-0 `blocks` (full indices, leading axes first) of predicted `work` each into
-  /// `count` parts. The units are the blocks' ancestors at the highest pyramid level that still
-  /// gives at least `unitsPerPart` units per part (when the pyramid can be built in the stream;
-  /// else level 0), taken in pyramid order (``OMEZarrImage/pyramidOrder(of:)``: neighbours
-  /// together, so a part reads a compact region of the inputs) and cut into contiguous runs of
-  /// nearly equal work (``Part/contiguousShares(work:count:)``: every part within one unit's
-  /// work of the mean). The same inputs give the same split in every process.
-  public func shares(of blocks: [[Int]], work: [Double], count: Int, unitsPerPart: Int = 32) -> Shares {
+  /// `count` parts. The blocks are taken in pyramid order (``OMEZarrImage/pyramidOrder(of:)``:
+  /// neighbours together, so a part reads a compact region of the inputs), grouped into units
+  /// (the blocks below one pyramid block of some level) and cut into contiguous runs of nearly
+  /// equal work (``Part/contiguousShares(work:count:)``: every part within one unit's work of the
+  /// mean). The unit level is the highest whose split keeps the largest part's work within
+  /// `maxImbalance` of the mean (when the pyramid can be built in the stream; else level 0, single
+  /// blocks): the higher it is, the more of the pyramid each part builds in its own stream. The
+  /// same inputs give the same split in every process.
+  public func shares(of blocks: [[Int]], work: [Double], count: Int, maxImbalance: Double = 1.05) -> Shares {
     precondition(blocks.count == work.count && count >= 1)
     let steps = fullSteps
-    // Ancestor chains, coarsest first: keys[i][k] is block i's ancestor at level levels−1−k.
+    // Ancestor chains, coarsest first: chains[i][k] is block i's ancestor at level levels−1−k.
     let chains: [[[Int]]] = blocks.map { b in
       var chain = [b]
       var a = b
@@ -41,39 +43,39 @@ extension OMEZarrImageSpec {
       }
       return chain.reversed()
     }
-    var top = 0
-    if count > 1, canStreamPyramid {
-      for level in Swift.stride(from: levels - 1, to: 0, by: -1) {
-        let units = Set(chains.map { $0[levels - 1 - level] }).count
-        if units >= unitsPerPart * count {
-          top = level
-          break
-        }
-      }
-    } else if count == 1 {
-      top = levels - 1
-    }
     let order = blocks.indices.sorted { i, j in
       let (a, b) = (chains[i].flatMap { $0 }, chains[j].flatMap { $0 })
       return a.lexicographicallyPrecedes(b) || (a == b && i < j)
     }
-    // Units: runs of the order with one ancestor at `top`.
-    var unitStarts: [Int] = []
-    var unitWork: [Double] = []
-    var previous: [Int]?
-    for (k, i) in order.enumerated() {
-      let key = chains[i][levels - 1 - top]
-      if key != previous {
-        unitStarts.append(k)
-        unitWork.append(0)
-        previous = key
+    /// The split with units at level `top`.
+    func split(top: Int) -> Shares {
+      // Units: runs of the order with one ancestor at `top`.
+      var unitStarts: [Int] = []
+      var unitWork: [Double] = []
+      var previous: [Int]?
+      for (k, i) in order.enumerated() {
+        let key = chains[i][levels - 1 - top]
+        if key != previous {
+          unitStarts.append(k)
+          unitWork.append(0)
+          previous = key
+        }
+        unitWork[unitWork.count - 1] += work[i]
       }
-      unitWork[unitWork.count - 1] += work[i]
+      unitStarts.append(order.count)
+      let ranges = Part.contiguousShares(work: unitWork, count: count)
+      let parts = ranges.map { r in
+        r.isEmpty ? [] : Array(order[unitStarts[r.lowerBound]..<unitStarts[r.upperBound]])
+      }
+      return Shares(parts: parts, top: top, units: unitWork.count, work: ranges.map { unitWork[$0].reduce(0, +) })
     }
-    unitStarts.append(order.count)
-    let ranges = Part.contiguousShares(work: unitWork, count: count)
-    let parts = ranges.map { r in r.isEmpty ? [] : Array(order[unitStarts[r.lowerBound]..<unitStarts[r.upperBound]]) }
-    let partWork = ranges.map { unitWork[$0].reduce(0, +) }
-    return Shares(parts: parts, top: top, units: unitWork.count, work: partWork)
+    if count == 1 { return split(top: levels - 1) }
+    if canStreamPyramid {
+      for top in Swift.stride(from: levels - 1, to: 0, by: -1) {
+        let candidate = split(top: top)
+        if candidate.imbalance <= maxImbalance { return candidate }
+      }
+    }
+    return split(top: 0)
   }
 }
