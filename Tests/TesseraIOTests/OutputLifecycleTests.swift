@@ -63,6 +63,23 @@ import Testing
     expectThrows("other inputs") { _ = try OMEZarrImage.create(at: path, spec: Self.spec, mode: .join, plan: moved) }
   }
 
+  /// Processes starting together all create the output at once: none is refused.
+  @Test func partsCreatingOneOutputAtOnceAllSucceed() throws {
+    let dir = TemporaryDirectory()
+    let plan = try Self.plan()
+    for round in 0..<100 {
+      let path = dir.path("o\(round)")
+      let failures = Locked(0)
+      try Parallel.forEach(6, threads: 6) { p in
+        do {
+          _ = try OMEZarrImage.create(
+            at: path, spec: Self.spec, mode: .join, plan: plan, part: Part(index: p, count: 6)!)
+        } catch { failures.withLock { $0 += 1 } }
+      }
+      #expect(failures.withLock { $0 } == 0)
+    }
+  }
+
   /// Seeded: for several part counts the shares are disjoint, cover every block, hold whole
   /// level-`top` blocks, and the parts' output equals a single writer's, byte for byte.
   @Test(arguments: [1, 2, 3, 5])

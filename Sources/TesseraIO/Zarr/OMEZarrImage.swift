@@ -69,7 +69,10 @@ public final class OMEZarrImage: Sendable {
     precondition(plan.spec == spec, "the plan is for another image")
     let fm = FileManager.default
     let exists = fm.fileExists(atPath: path)
-    let isZarr = fm.fileExists(atPath: path + "/zarr.json") || fm.fileExists(atPath: path + "/.zgroup")
+    func isZarrGroup() -> Bool {
+      fm.fileExists(atPath: path + "/zarr.json") || fm.fileExists(atPath: path + "/.zgroup")
+    }
+    let isZarr = isZarrGroup()
     var joining = false
     switch mode {
     case .new:
@@ -94,7 +97,7 @@ public final class OMEZarrImage: Sendable {
         break
       }
       if exists {
-        guard isZarr else {
+        guard isZarr || isZarrGroup() else {
           throw ZarrError(
             path: path, "exists and is not a Zarr group; cannot \(mode == .resume ? "resume" : "write") it",
             kind: .usage)
