@@ -6,7 +6,9 @@ import Testing
 @testable import TesseraIO
 
 /// Seeded mutation fuzzing of every parser of untrusted input: BigDataViewer XML, the JSON tile
-/// manifest, Zarr v3 and v2 array metadata, the Zarr v3 shard index, and HDF5 attribute tiles.
+/// manifest, Zarr v3 and v2 array metadata, the Zarr v3 shard index, HDF5 attribute tiles, and the
+/// files processes of a multi-process job leave for each other (an output's plan and journals,
+/// registration's pair files).
 /// Each trial damages a valid file in 1–4 places (a flipped bit, a random or structural byte, a
 /// deleted, duplicated or truncated run) and opens and reads it: the parser returns a result or
 /// throws a one-line error, and never traps or hangs (a trap ends the test run). The trials per
@@ -180,5 +182,63 @@ import Testing
       try file.flush()
     }
     #expect(ok > 0 && errors > 0, "\(ok) opened, \(errors) refused")
+  }
+
+  /// A small finished output of two parts: its plan file and a part's journal, damaged, are read
+  /// by `tessera verify` and `tessera finalize` (a report or a one-line error).
+  @Test func outputPlanAndJournals() throws {
+    let dir = TemporaryDirectory()
+    let path = dir.path("o.zarr")
+    let spec = OMEZarrImageSpec(
+      shape: [6, 20, 24], voxelSize: [2, 0.5, 0.5], origin: [1, -2.25, 0.1],
+      channels: [.init(label: "a", color: "00FF00")], dataType: .uint16, chunkShape: [3, 10, 12], levels: 2)
+    let plan = try OutputPlan(
+      spec: spec, provenance: ["version": "fuzz", "views": [[0.5, 1e-3]]], blocks: [0, 1, 2, 5])
+    var data = VolumeBuffer<UInt16>(shape: [1, 6, 20, 24])
+    for i in data.storage.indices { data.storage[i] = UInt16(i % 977) }
+    for p in 0..<2 {
+      let image = try OMEZarrImage.create(
+        at: path, spec: spec, mode: .join, plan: plan, part: Part(index: p, count: 2)!)
+      for b in [0, 1, 2, 5] where b % 2 == p {
+        let index = image.levels[0].grid.chunkIndex(linear: b)
+        try image.writeBlock(
+          level: 0, index, AnyVolumeBuffer(data.extracting(image.levels[0].grid.box(ofChunk: index))))
+      }
+      try image.finishJournal()
+    }
+    try OMEZarrImage.finalize(at: path, threads: 1)
+    let journal = try #require(
+      try FileManager.default.contentsOfDirectory(atPath: path + "/.tessera/progress").sorted().first)
+    for (file, salt) in [(OutputPlan.path(in: path), UInt64(8)), (path + "/.tessera/progress/" + journal, 9)] {
+      let (ok, errors) = try Self.fuzz(file, salt: salt) {
+        let image = try OMEZarrImage.open(at: path)
+        _ = image.verify(threads: 1)
+        _ = image.partsReport()
+        _ = image.missingLevel0()
+      }
+      #expect(ok + errors == Self.trials, "\(file): \(ok) read, \(errors) refused")
+    }
+  }
+
+  /// Registration's pair files, damaged, are refused by `--solve` in one line (or, when the
+  /// damage leaves them valid, solved).
+  @Test func registrationPairFiles() throws {
+    let dir = TemporaryDirectory()
+    let a = SyntheticAcquisition(
+      tileShape: [40, 48], grid: [2, 2], overlap: 0.3, channels: 1, voxelSize: [1, 1], seed: 5)
+    let written = try a.writeHDF5Tiles(to: dir.path("tiles"), deflateLevel: nil)
+    let dataset = try DatasetLoader.open(written.tiles).dataset
+    var options = RegistrationOptions(maxShift: [6, 6])
+    options.threads = 1
+    let pairs = dir.path("pairs")
+    for i in 0..<2 {
+      _ = try RefinePositions.measurePart(
+        dataset, paths: written.tiles, options: options, part: Part(index: i, count: 2)!, directory: pairs)
+    }
+    let file = pairs + "/" + PairFile.name(of: Part(index: 1, count: 2)!)
+    let (ok, errors) = try Self.fuzz(file, salt: 10) {
+      _ = try RefinePositions.solve(dataset, options: options, pairsIn: pairs)
+    }
+    #expect(ok > 0 && errors > 0, "\(ok) solved, \(errors) refused")
   }
 }

@@ -117,6 +117,7 @@ struct RefinePositionsCommand: ParsableCommand {
     // unchanged.
     _ = tessera_keep_heap(256 << 20, 1 << 30)
     Interruption.install()  // SIGINT/SIGTERM: stop between pairs, write nothing
+    Parallel.limitThreads(to: threads)  // every pool, the HDF5 decoders' included
     let start = Date()  // the summary's time covers opening, reading, measuring, solving and writing
     try checkModes()
     if let solve { return try runSolve(from: solve, start: start) }
