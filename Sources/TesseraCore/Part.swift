@@ -45,8 +45,9 @@ public struct Part: Sendable, Hashable, CustomStringConvertible {
   /// (one process does the whole job). Launchers, first match wins:
   /// - Open MPI (`mpirun`, `srun` with Open MPI): `OMPI_COMM_WORLD_RANK` of `OMPI_COMM_WORLD_SIZE`;
   /// - PMI (MPICH, Intel MPI, Hydra): `PMI_RANK` of `PMI_SIZE`;
-  /// - a SLURM job array: `SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN` of `SLURM_ARRAY_TASK_COUNT`
-  ///   (or `--part-count`), times the tasks of the step when `srun` runs several per array task;
+  /// - a SLURM job array: `(SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN) / SLURM_ARRAY_TASK_STEP` of
+  ///   `SLURM_ARRAY_TASK_COUNT` (or `--part-count`), times the tasks of the step when `srun` runs
+  ///   several per array task;
   /// - SLURM tasks of a job step (`srun`, which sets `SLURM_STEP_ID`): `SLURM_PROCID` of
   ///   `SLURM_STEP_NUM_TASKS` (or `SLURM_NTASKS`). A batch script's own shell has no step, so a
   ///   plain `tessera fuse` in it does the whole job even when the allocation has many tasks;
@@ -101,13 +102,21 @@ public struct Part: Sendable, Hashable, CustomStringConvertible {
       guard task >= first else {
         throw OptionError("--part", "SLURM_ARRAY_TASK_ID=\(task) is below SLURM_ARRAY_TASK_MIN=\(first)")
       }
+      // A stepped array (--array=0-30:2) numbers its tasks first, first + step, …
+      let step = max(1, try int("SLURM_ARRAY_TASK_STEP") ?? 1)
+      guard (task - first) % step == 0 else {
+        throw OptionError(
+          "--part",
+          "SLURM_ARRAY_TASK_ID=\(task) is not SLURM_ARRAY_TASK_MIN=\(first) plus a multiple of SLURM_ARRAY_TASK_STEP=\(step)"
+        )
+      }
       let tasks = try int("SLURM_ARRAY_TASK_COUNT")
       guard let tasks = tasks ?? count.map({ $0 / max(1, stepTasks ?? 1) }) else {
         throw OptionError(
           "--part-count", "SLURM_ARRAY_TASK_ID is set but not SLURM_ARRAY_TASK_COUNT; pass --part-count N")
       }
       let perTask = max(1, stepTasks ?? 1)
-      let index = (task - first) * perTask + (stepRank ?? 0)
+      let index = (task - first) / step * perTask + (stepRank ?? 0)
       return try made(index, tasks * perTask, "SLURM_ARRAY_TASK_ID", sizeName: "the array's tasks")
     }
     if let rank = stepRank, let tasks = stepTasks {

@@ -27,6 +27,17 @@ def fuse_args(tiles, *extra):
     return [*map(str, tiles), "--chunks", "8,16,16", "--pyramid", "3", "--quiet", *map(str, extra)]
 
 
+def fuse_in(folder, run_tessera, tiles, *extra):
+    """`tessera fuse TILES -o out.zarr` run inside `folder` (so every run records the same command)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        return run_tessera("fuse", *fuse_args(tiles, *extra), "-o", "out.zarr")
+    finally:
+        os.chdir(cwd)
+
+
 def group_attributes(out):
     """The group's attributes without the recorded command, which names the output."""
     attributes = json.loads((Path(out) / "zarr.json").read_text())["attributes"]
@@ -59,11 +70,14 @@ def case(tmp_path, run_tessera):
 
 @pytest.mark.skipif(MPIRUN is None, reason="mpirun (Debian openmpi-bin) is not installed")
 def test_mpirun_gives_the_single_process_bytes(tmp_path, run_tessera, tessera_bin, case):
-    tiles, single = case
-    out = tmp_path / "mpi.zarr"
+    tiles, _ = case
+    fuse_in(tmp_path / "one", run_tessera, tiles)
+    single = tmp_path / "one" / "out.zarr"
+    (tmp_path / "mpi").mkdir()
+    out = tmp_path / "mpi" / "out.zarr"
     run = subprocess.run([MPIRUN, "-np", "3", "--oversubscribe", "--allow-run-as-root", str(tessera_bin), "fuse",
-                          *fuse_args(tiles, "--threads", 1), "-o", str(out)], capture_output=True, text=True,
-                         timeout=600)
+                          *fuse_args(tiles, "--threads", 1), "-o", "out.zarr"], capture_output=True, text=True,
+                         timeout=600, cwd=tmp_path / "mpi")
     assert run.returncode == 0, run.stderr
     # Three journals, one per rank, each finished; the last rank to finish finalized the output.
     journals = [p.read_text() for p in (out / ".tessera" / "progress").glob("*.log")]
@@ -72,6 +86,8 @@ def test_mpirun_gives_the_single_process_bytes(tmp_path, run_tessera, tessera_bi
     assert all(j.endswith("done\n") for j in journals if "part=finalize" not in j)
     assert verify(run_tessera, out)[0] == 0
     assert_same_output(single, out)
+    # The same command line in both runs: the group metadata is byte-identical too.
+    assert (single / "zarr.json").read_bytes() == (out / "zarr.json").read_bytes()
 
 
 @pytest.mark.parametrize("shard", [None, "16,32,32"])
@@ -140,6 +156,21 @@ def test_verify_names_a_corrupt_chunk_and_resume_repairs_it(tmp_path, run_tesser
     run_tessera("fuse", *fuse_args(tiles), "-o", out, "--resume")
     assert verify(run_tessera, out)[0] == 0
     assert_same_output(single, out)
+    # A damaged pyramid block too, in an output that parts wrote: the resumed part rebuilds it.
+    parts = tmp_path / "parts.zarr"
+    for i in (0, 1):
+        run_tessera("fuse", *fuse_args(tiles), "-o", parts, "--part", f"{i}/2")
+    victims = [sorted((parts / level / "c").rglob("*"))[-1] for level in ("0", "1")]
+    for victim in victims:
+        data = bytearray(victim.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        victim.write_bytes(bytes(data))
+    code, report = verify(run_tessera, parts)
+    assert code == 65 and report["corrupt"] == sorted(str(v.relative_to(parts)) for v in victims)
+    for i in (0, 1):  # each part rewrites what is damaged in its share; the last also the pyramid's
+        run_tessera("fuse", *fuse_args(tiles), "-o", parts, "--part", f"{i}/2", "--resume")
+    assert verify(run_tessera, parts)[0] == 0
+    assert_same_output(single, parts)
 
 
 def test_duplicate_and_overlapping_parts_never_leave_a_wrong_chunk(tmp_path, run_tessera, tessera_bin, case):
@@ -198,3 +229,41 @@ def test_parts_come_from_the_launchers_environment(tmp_path, run_tessera, tesser
     refused = subprocess.run([str(tessera_bin), "fuse", *fuse_args(tiles), "-o", str(tmp_path / "k.zarr")],
                              capture_output=True, text=True, env=env)
     assert refused.returncode == 64 and "--part-count" in refused.stderr
+
+
+def test_resume_is_not_fooled_by_how_paths_are_spelled(tmp_path, run_tessera, case):
+    tiles, single = case
+    out = tmp_path / "spelled.zarr"
+    relative = [os.path.relpath(t) for t in tiles]
+    run_tessera("fuse", *fuse_args(relative), "-o", out, "--part", "0/2")
+    # The other part, and a resume, with absolute paths through a symbolic link: the same plan.
+    link = tmp_path / "link"
+    link.symlink_to(tiles[0].parent)
+    run_tessera("fuse", *fuse_args([link / t.name for t in tiles]), "-o", out, "--part", "1/2", "--resume")
+    assert verify(run_tessera, out)[0] == 0
+    # The same chunks; the provenance names the views as the first process spelled them.
+    assert chunk_files(single) == chunk_files(out)
+    views = group_attributes(out)["tessera"]["views"]
+    assert views[0]["name"].startswith(relative[0])
+
+
+def test_an_overwrite_waits_for_running_parts_and_commands_name_missing_outputs(tmp_path, run_tessera, tessera_bin,
+                                                                                 case):
+    tiles, _ = case
+    out = tmp_path / "busy.zarr"
+    args = fuse_args(tiles, "--threads", 1)
+    part = subprocess.Popen([str(tessera_bin), "fuse", *args, "-o", str(out), "--part", "0/2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lock = tmp_path / ".busy.zarr.part-0-of-2.tessera-lock"
+    deadline = time.time() + 60
+    while time.time() < deadline and not lock.exists():
+        time.sleep(0.005)
+    replaced = run_tessera("fuse", *args, "-o", out, "--overwrite", check=False)
+    assert part.poll() is None, "the part finished before the overwrite tried (machine too fast?)"
+    assert replaced.returncode == 75 and "fuse part 0/2" in replaced.stderr, replaced.stderr
+    _, err = part.communicate(timeout=600)
+    assert part.returncode == 0, err
+    for command in ("finalize", "verify"):
+        missing = run_tessera(command, tmp_path / "nope" / "x.zarr", check=False)
+        assert missing.returncode == 64 and "no such output" in missing.stderr, missing.stderr
+    assert not (tmp_path / "nope").exists()

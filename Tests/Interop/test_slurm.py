@@ -275,15 +275,6 @@ def test_refine_runs_pairs_and_solve_first_and_once(tmp_path, tessera_bin, stub,
     assert "--dependency" not in list(stub().values())[-2]["options"]
 
 
-def has_finalize(tessera_bin):
-    """Whether this tessera has multi-process fusion: `finalize` and `verify` (an unknown
-    subcommand's --help prints the root's help and exits 0, hence the look at the usage line)."""
-    def usage(command):
-        r = subprocess.run([str(tessera_bin), command, "--help"], capture_output=True, text=True)
-        return r.returncode == 0 and f"USAGE: tessera {command}" in r.stdout
-    return usage("finalize") and usage("verify")
-
-
 def chunk_files(root):
     root = Path(root)
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*")
@@ -315,9 +306,6 @@ def fuse_through_the_script(tmp_path, run_tessera, tessera_bin, wait=None):
 
 
 def test_end_to_end_under_the_stub_equals_one_process(tmp_path, run_tessera, tessera_bin, stub):
-    if not has_finalize(tessera_bin):
-        pytest.skip("this tessera has no `finalize` yet (multi-process fusion lands separately); "
-                    "the test runs once it does")
     fuse_through_the_script(tmp_path, run_tessera, tessera_bin)
 
 
@@ -384,7 +372,4 @@ def test_real_slurm_cancels_finalize_after_a_failed_part(tmp_path, tessera_bin, 
 
 
 def test_real_slurm_end_to_end_equals_one_process(tmp_path, run_tessera, tessera_bin, real_slurm):
-    if not has_finalize(tessera_bin):
-        pytest.skip("this tessera has no `finalize` yet (multi-process fusion lands separately); "
-                    "the test runs once it does")
     fuse_through_the_script(tmp_path, run_tessera, tessera_bin, wait=wait_for_jobs)

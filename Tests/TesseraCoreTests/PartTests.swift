@@ -24,6 +24,12 @@ import Testing
       try resolve(["SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "8"])
         == Part(index: 2, count: 8))
     #expect(try resolve(["SLURM_ARRAY_TASK_ID": "5"], count: 6) == Part(index: 5, count: 6))
+    // A stepped array (--array=0-10:2): tasks 0, 2, …, 10.
+    #expect(
+      try resolve([
+        "SLURM_ARRAY_TASK_ID": "6", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_STEP": "2",
+        "SLURM_ARRAY_TASK_COUNT": "6",
+      ]) == Part(index: 3, count: 6))
     // srun with two tasks inside each of four array tasks: eight parts.
     #expect(
       try resolve([

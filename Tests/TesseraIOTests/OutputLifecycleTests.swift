@@ -47,8 +47,9 @@ import Testing
     // The fingerprint follows the content, not the command.
     let other = try OutputPlan(spec: Self.spec, provenance: ["version": "test", "views": [1, 3]], blocks: nil)
     let sameButCommand = try OutputPlan(
-      spec: Self.spec, provenance: ["version": "test", "views": [1, 2], "command": "x"], blocks: nil)
+      spec: Self.spec, provenance: ["version": "test", "views": [1, 2], "command": "x"], blocks: [3, 4, 5, 7, 9, 10])
     #expect(other.fingerprint != plan.fingerprint && sameButCommand.fingerprint == plan.fingerprint)
+    #expect(try Self.plan(blocks: [3, 4]).fingerprint != plan.fingerprint)  // and the blocks
   }
 
   @Test func joiningWritesTheSameBytesAndRefusesAnotherPlan() throws {

@@ -212,7 +212,7 @@ import Testing
     try "0 12\n1 4\n0 1".write(toFile: dir.path("p/old.log"), atomically: true, encoding: .utf8)
     try "# tessera journal 1 plan=other part=0/1\n0 5 1 0\n".write(
       toFile: dir.path("p/stale.log"), atomically: true, encoding: .utf8)
-    let read = ProgressLog.read(directory: dir.path("p"), plan: "abc", levels: 2)
+    let read = ProgressLog.read(directory: dir.path("p"), plan: "abc", blockCounts: [20, 10])
     #expect(Set(read.records[0].keys) == [3, 12])
     #expect(read.records[0][3] == [BlockRecord(level: 0, block: 3, size: 10, crc: 0xbeef)])
     #expect(read.records[0][12]?.first?.size == -1)

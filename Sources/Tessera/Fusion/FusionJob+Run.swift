@@ -24,6 +24,15 @@ extension FusionJob {
     // or resumed.
     let lock = try OutputLock(output: output, command: part.map { "fuse part \($0)" } ?? "fuse", part: part)
     defer { lock.release() }
+    // Parts and a single-process run that replaces the output exclude each other (parts only
+    // lock their part; a finalizing process is no obstacle: it writes what parts would).
+    if part == nil, options.mode == .overwrite, let holder = OutputLock.livePartHolders(of: output).first {
+      throw ZarrError(
+        path: output, "is being written by \(holder); wait for its parts to finish, or stop them first", kind: .busy)
+    }
+    if part != nil, let holder = OutputLock.liveHolder(of: OutputLock.path(for: output)), holder.hasPrefix("fuse (") {
+      throw ZarrError(path: output, "is being written by \(holder); wait for it, or stop it first", kind: .busy)
+    }
     let mode: OMEZarrImage.Mode
     switch (part, options.mode) {
     case (nil, let m): mode = m
@@ -59,7 +68,7 @@ extension FusionJob {
           "every block of level 0 is written; run the same command with --resume (instead of --overwrite) to finish")
         // Built on many threads: the process's CPU time (nothing else runs meanwhile).
         let cpu = StageClock.processSeconds()
-        try image.buildPyramid(threads: options.threads)
+        try image.buildPyramid(threads: options.threads, checksums: options.mode == .resume)
         options.stageClock?.add(.pyramid, seconds: StageClock.processSeconds() - cpu)
       }
       try image.finishJournal()
@@ -104,7 +113,7 @@ extension FusionJob {
     }
     defer { lock.release() }
     let cpu = StageClock.processSeconds()
-    try OMEZarrImage.finalize(at: output, threads: options.threads)
+    try OMEZarrImage.finalize(at: output, threads: options.threads, checksums: options.mode == .resume)
     options.stageClock?.add(.pyramid, seconds: StageClock.processSeconds() - cpu)
     return (true, nil)
   }

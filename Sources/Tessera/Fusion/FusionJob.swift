@@ -195,8 +195,25 @@ public final class FusionJob: Sendable {
   /// planned level-0 blocks.
   public func outputPlan() throws -> OutputPlan {
     let grid = level0Grid
+    let provenance = provenance()
+    // What decides the output's bytes, however this process spells its paths: each view's
+    // file (absolute, symbolic links resolved) and dataset, shape, type and transform, and
+    // every parameter and the version.
+    let views: [[String: Any]] = plan.views.map { v in
+      let view = dataset.views[v.index]
+      let source =
+        view.reader.location.map {
+          URL(fileURLWithPath: $0.file).resolvingSymlinksInPath().standardizedFileURL.path + ":" + $0.dataset
+        } ?? view.name
+      return [
+        "source": source, "tile": v.tile, "channel": v.channel, "timepoint": v.timepoint, "setup": view.id.setup,
+        "shape": v.shape, "dtype": view.elementType.rawValue,
+        "viewToWorld": Array(v.viewToWorld.homogeneousMatrix.dropLast()),
+      ]
+    }
     return try OutputPlan(
-      spec: spec, provenance: provenance(),
+      spec: spec, provenance: provenance,
+      identity: ["version": Tessera.version, "parameters": provenance["parameters"] ?? [:], "views": views],
       blocks: plan.blocks.map { grid.linearIndex(ofChunk: Self.blockIndex($0, spec)) })
   }
 

@@ -182,6 +182,11 @@ public struct PairFile: Codable, Sendable, Equatable {
         "damaged pair file (\(place.isEmpty ? "" : "at \(place): ")\(c?.debugDescription ?? "\(error)")); "
           + "run its part again")
     }
+    guard file.parts >= 1, (0..<file.parts).contains(file.part), file.pairCount >= 0 else {
+      throw DatasetError(
+        path: path,
+        "damaged pair file (part \(file.part) of \(file.parts), \(file.pairCount) pairs); run its part again")
+    }
     let rank = file.options.maxShift.count
     for e in file.pairs {
       guard let m = e.measurement else { continue }
@@ -230,31 +235,6 @@ public struct PairFile: Codable, Sendable, Equatable {
       h.add(p.extentVoxels)
     }
     return String(h.value, radix: 16).leftPadded(to: 16)
-  }
-
-  /// 64-bit FNV-1a over the bytes added; every value is preceded by its length, so adjacent
-  /// lists cannot trade elements.
-  struct FNV1a {
-    private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
-
-    mutating func add(byte: UInt8) {
-      value ^= UInt64(byte)
-      value = value &* 0x0000_0100_0000_01b3
-    }
-    mutating func add(word: UInt64) { for k in 0..<8 { add(byte: UInt8(truncatingIfNeeded: word >> (8 * k))) } }
-    mutating func add(_ n: Int) { add(word: UInt64(bitPattern: Int64(n))) }
-    mutating func add(_ values: [Int]) {
-      add(values.count)
-      for v in values { add(v) }
-    }
-    mutating func add(_ values: [Double]) {
-      add(values.count)
-      for v in values { add(word: v.bitPattern) }
-    }
-    mutating func add(_ text: String) {
-      add(text.utf8.count)
-      for b in text.utf8 { add(byte: b) }
-    }
   }
 }
 

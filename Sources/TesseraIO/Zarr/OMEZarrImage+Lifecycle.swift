@@ -29,7 +29,8 @@ extension OMEZarrImage {
   /// What the journals say about the parts, for messages: "parts 1, 3 of 4 have not finished
   /// (part 3 has not started)".
   public func partsReport() -> String? {
-    let contents = ProgressLog.read(directory: Self.journals(path), plan: plan.fingerprint, levels: spec.levels)
+    let contents = ProgressLog.read(
+      directory: Self.journals(path), plan: plan.fingerprint, blockCounts: spec.blockCounts)
     var counts: Set<Int> = []
     for p in contents.startedParts {
       if let n = p.split(separator: "/").last.flatMap({ Int($0) }), n > 1 { counts.insert(n) }
@@ -46,26 +47,30 @@ extension OMEZarrImage {
     return lines.isEmpty ? nil : lines.joined(separator: "; ")
   }
 
-  /// Builds the pyramid blocks not yet complete from the level below, writes the OME metadata
-  /// (the last step), and removes temporary files that crashed writers left behind.
-  public func finalize(threads: Int) throws {
-    try buildPyramid(threads: threads)
+  /// Builds the pyramid blocks not yet complete (with `checksums`, not intact) from the level
+  /// below, writes the OME metadata (the last step), and removes temporary files that crashed
+  /// writers left behind.
+  public func finalize(threads: Int, checksums: Bool = false) throws {
+    try buildPyramid(threads: threads, checksums: checksums)
     try finish(provenance: plan.provenance)
     removeLeftovers()
   }
 
   /// Finalizes the output at `path` once every planned level-0 block is complete; returns false
-  /// if it was finalized already (nothing to do).
+  /// if it was finalized already (nothing to do). With `checksums` (after a resumed run) pyramid
+  /// blocks are kept only if their files match their records exactly, so damaged ones are built
+  /// again, and the metadata is written again.
   ///
   /// - Throws: ``ZarrError`` (usage) naming the unfinished parts and some missing blocks when
   ///   level 0 is not complete.
   @discardableResult
-  public static func finalize(at path: String, threads: Int) throws -> Bool {
+  public static func finalize(at path: String, threads: Int, checksums: Bool = false) throws -> Bool {
+    try requireOutput(at: path)
     let image = try openForFinalizing(at: path)
     let complete = (0..<image.spec.levels).allSatisfy { level in
       level == 0 ? image.missingLevel0().isEmpty : image.levels[level].grid.chunkCount == image.records[level].count
     }
-    if complete && image.isFinalized { return false }
+    if complete && image.isFinalized && !checksums { return false }
     let missing = image.missingLevel0()
     guard missing.isEmpty else {
       let grid = image.levels[0].grid
@@ -77,8 +82,16 @@ extension OMEZarrImage {
           + (image.partsReport().map { "; \($0)" } ?? "")
           + "; run the missing parts (tessera fuse … --resume) and finalize again", kind: .usage)
     }
-    try image.finalize(threads: threads)
+    try image.finalize(threads: threads, checksums: checksums)
     return true
+  }
+
+  /// Throws unless `path` is an existing folder (checked before anything is created beside it).
+  public static func requireOutput(at path: String) throws {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+      throw ZarrError(path: path, "no such output (check the path)", kind: .usage)
+    }
   }
 
   /// Removes `.tmp` files (``AtomicFile``'s) older than ``OutputLock/staleAfter``: a writer
@@ -91,7 +104,17 @@ extension OMEZarrImage {
   /// modified for `age` seconds.
   func leftovers(olderThan age: Double? = nil) -> [String] {
     guard let walker = FileManager.default.enumerator(atPath: path) else { return [] }
-    let now = Date().timeIntervalSince1970
+    // Ages by the filesystem's own clock (a file just made in the output): the clocks of the
+    // machines sharing it may disagree.
+    var now = Date().timeIntervalSince1970
+    if age != nil {
+      let probe = path + "/.tessera/.clock-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+      var status = stat()
+      if FileManager.default.createFile(atPath: probe, contents: nil), stat(probe, &status) == 0 {
+        now = Double(status.st_mtim.tv_sec)
+      }
+      unlink(probe)
+    }
     var out: [String] = []
     for case let file as String in walker where file.hasSuffix(".tmp") {
       var status = stat()

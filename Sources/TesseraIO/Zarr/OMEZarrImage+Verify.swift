@@ -35,7 +35,8 @@ extension OMEZarrImage {
   /// block of every pyramid level must be recorded and intact.
   public func verify(threads: Int) -> VerifyReport {
     var report = VerifyReport()
-    let contents = ProgressLog.read(directory: Self.journals(path), plan: plan.fingerprint, levels: spec.levels)
+    let contents = ProgressLog.read(
+      directory: Self.journals(path), plan: plan.fingerprint, blockCounts: spec.blockCounts)
     report.stale = contents.stale.map { ".tessera/progress/" + $0 }
     report.finalized = isFinalized
     report.parts = partsReport()
@@ -75,11 +76,7 @@ extension OMEZarrImage {
     try? Parallel.forEach(checks.count, threads: threads) { i in
       let c = toCheck[i]
       let data = FileManager.default.contents(atPath: self.path + "/" + c.file).map { [UInt8]($0) }
-      let ok =
-        data.map { d in
-          let crc = BlockRecord.crc32(d)
-          return c.records.contains { ($0.size == d.count && $0.crc == crc) || $0.size < 0 }
-        } ?? false
+      let ok = data != nil && BlockRecord.matches(data, c.records)
       results.withLock { $0[i] = ok }
       bytes.withLock { $0 += data?.count ?? 0 }
     }

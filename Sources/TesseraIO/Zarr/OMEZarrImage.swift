@@ -108,15 +108,13 @@ public final class OMEZarrImage: Sendable {
             path: path, "was written with different settings; resume needs the same command (or use --overwrite)",
             kind: .usage)
         }
-        if let stored = attributes?["plan"] as? String, stored != plan.fingerprint {
-          throw ZarrError(
-            path: path,
-            "was planned from other inputs or parameters (positions, views, blending, version); resume needs the "
-              + "same inputs and command (or use --overwrite)", kind: .usage)
-        }
         joining = true
       }
     }
+    // The plan first: the first process to create the output writes it, every other one checks
+    // its own plan against it (so two different plans never mix in one output).
+    try ZarrStore.makeDirectory(path)
+    try plan.writeOrCheck(into: path)
     if !joining {
       try ZarrGroup.write(
         at: path, format: spec.format,
@@ -137,11 +135,11 @@ public final class OMEZarrImage: Sendable {
           path: arrayPath, "level \(level) differs from the requested layout; use --overwrite", kind: .usage)
       }
     }
-    try plan.write(into: path)
     let log = try ProgressLog(directory: journals(path), plan: plan.fingerprint, part: part.description)
+    try log.start()  // the journal exists from the start: its part shows as started
     let records =
       mode == .resume && joining
-      ? ProgressLog.read(directory: journals(path), plan: plan.fingerprint, levels: spec.levels).records
+      ? ProgressLog.read(directory: journals(path), plan: plan.fingerprint, blockCounts: spec.blockCounts).records
       : Array(repeating: [:], count: spec.levels)
     return OMEZarrImage(path: path, plan: plan, levels: arrays, records: records, log: log)
   }
@@ -152,7 +150,8 @@ public final class OMEZarrImage: Sendable {
   public static func open(at path: String) throws -> OMEZarrImage {
     let plan = try OutputPlan.read(from: path)
     let arrays = try (0..<plan.spec.levels).map { try ZarrArray.open(path + "/\($0)") }
-    let contents = ProgressLog.read(directory: journals(path), plan: plan.fingerprint, levels: plan.spec.levels)
+    let contents = ProgressLog.read(
+      directory: journals(path), plan: plan.fingerprint, blockCounts: plan.spec.blockCounts)
     return OMEZarrImage(path: path, plan: plan, levels: arrays, records: contents.records, log: nil)
   }
 
@@ -174,11 +173,7 @@ public final class OMEZarrImage: Sendable {
     guard let list = records[level][block] else { return false }
     let array = levels[level]
     let file = array.file(of: array.grid.chunkIndex(linear: block))
-    guard let data = FileManager.default.contents(atPath: file).map({ [UInt8]($0) }) else {
-      return list.contains { $0.size == 0 }
-    }
-    let crc = BlockRecord.crc32(data)
-    return list.contains { ($0.size == data.count && $0.crc == crc) || $0.size < 0 }
+    return BlockRecord.matches(FileManager.default.contents(atPath: file).map { [UInt8]($0) }, list)
   }
 
   /// Writes block `index` of `level` and records it as complete.

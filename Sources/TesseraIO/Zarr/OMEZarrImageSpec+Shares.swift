@@ -32,17 +32,8 @@ extension OMEZarrImageSpec {
   /// same inputs give the same split in every process.
   public func shares(of blocks: [[Int]], work: [Double], count: Int, maxImbalance: Double = 1.05) -> Shares {
     precondition(blocks.count == work.count && count >= 1)
-    let steps = fullSteps
     // Ancestor chains, coarsest first: chains[i][k] is block i's ancestor at level levels−1−k.
-    let chains: [[[Int]]] = blocks.map { b in
-      var chain = [b]
-      var a = b
-      for level in Swift.stride(from: 1, to: levels, by: 1) {
-        a = zip(a, steps[level]).map { $0 / $1 }
-        chain.append(a)
-      }
-      return chain.reversed()
-    }
+    let chains = blocks.map(ancestorChain(of:))
     let order = blocks.indices.sorted { i, j in
       let (a, b) = (chains[i].flatMap { $0 }, chains[j].flatMap { $0 })
       return a.lexicographicallyPrecedes(b) || (a == b && i < j)

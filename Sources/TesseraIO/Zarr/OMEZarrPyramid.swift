@@ -11,16 +11,24 @@ import TesseraCore
 
 extension OMEZarrImage {
   /// Builds levels 1… from level 0 on disk, block by block (each block reads only the 2×-region
-  /// of the level below it), `threads` blocks at a time. Blocks recorded as complete are skipped.
-  public func buildPyramid(threads: Int) throws {
+  /// of the level below it), `threads` blocks at a time. Blocks recorded as complete are skipped:
+  /// those whose file has the recorded size, or with `checksums` (a resumed run, which repairs
+  /// what was damaged) whose file matches its record exactly.
+  public func buildPyramid(threads: Int, checksums: Bool = false) throws {
     let lead = spec.leadingAxes.count
     for level in 1..<max(1, spec.levels) {
       let source = levels[level - 1]
       let target = levels[level]
       let fullStep = Array(repeating: 1, count: lead) + spec.step(toLevel: level)
-      let blocks = target.grid.allChunks.filter {
-        !isComplete(level: level, block: target.grid.linearIndex(ofChunk: $0))
+      let all = target.grid.allChunks
+      let kept = Locked([Bool](repeating: false, count: all.count))
+      try Parallel.forEach(all.count, threads: threads) { i in
+        let b = target.grid.linearIndex(ofChunk: all[i])
+        let ok = checksums ? self.isIntact(level: level, block: b) : self.isComplete(level: level, block: b)
+        kept.withLock { $0[i] = ok }
       }
+      let skip = kept.withLock { $0 }
+      let blocks = all.indices.filter { !skip[$0] }.map { all[$0] }
       try Parallel.forEach(blocks.count, threads: threads) { i in
         // A stop request ends the build between blocks (each written block is logged: --resume).
         try Interruption.check(
@@ -55,16 +63,7 @@ extension OMEZarrImage {
   /// on down to the block itself, so the children of every pyramid block are written one after
   /// another. (Also good input locality: neighbours stay together.) Returns positions in `blocks`.
   public func pyramidOrder(of blocks: [[Int]]) -> [Int] {
-    let steps = spec.fullSteps
-    let keys: [[Int]] = blocks.map { b in
-      var chain = [b]
-      var a = b
-      for level in Swift.stride(from: 1, to: spec.levels, by: 1) {
-        a = zip(a, steps[level]).map { $0 / $1 }
-        chain.append(a)
-      }
-      return chain.reversed().flatMap { $0 }
-    }
+    let keys: [[Int]] = blocks.map { spec.ancestorChain(of: $0).flatMap { $0 } }
     return blocks.indices.sorted { i, j in
       keys[i].lexicographicallyPrecedes(keys[j]) || (keys[i] == keys[j] && i < j)
     }
@@ -222,6 +221,22 @@ extension OMEZarrImageSpec {
     (0..<levels).map {
       try! ChunkGrid(shape: arrayShape(level: $0), chunkShape: leadingOnes() + (shardShape ?? chunkShape))
     }
+  }
+
+  /// The number of stored blocks of each level.
+  var blockCounts: [Int] { blockGrids.map(\.chunkCount) }
+
+  /// Block `block`'s ancestors, coarsest level first, down to the block itself (full indices,
+  /// leading axes first): sorting blocks by this chain gives the pyramid order.
+  func ancestorChain(of block: [Int]) -> [[Int]] {
+    let steps = fullSteps
+    var chain = [block]
+    var a = block
+    for level in Swift.stride(from: 1, to: levels, by: 1) {
+      a = zip(a, steps[level]).map { $0 / $1 }
+      chain.append(a)
+    }
+    return chain.reversed()
   }
 
   /// True if the pyramid can be built in the stream: more than one level, and no piece (chunk, or

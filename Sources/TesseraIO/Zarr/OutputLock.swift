@@ -111,6 +111,26 @@ public final class OutputLock: @unchecked Sendable {  // `timer` only changes in
 
   deinit { release() }
 
+  /// "fuse part 0/2 (process 12 on node3)" if a live process holds the lock at `path`, else nil.
+  public static func liveHolder(of path: String) -> String? {
+    guard FileManager.default.fileExists(atPath: path) else { return nil }
+    let probe = path + ".probe.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
+    _ = FileManager.default.createFile(atPath: probe, contents: nil)
+    defer { unlink(probe) }
+    return holder(of: path, now: probe).live.map { "\($0.command) (process \($0.pid) on \($0.host))" }
+  }
+
+  /// The live holders of the part locks of `output` (processes filling parts of it now).
+  public static func livePartHolders(of output: String) -> [String] {
+    let whole = path(for: output)
+    let folder = (whole as NSString).deletingLastPathComponent
+    let stem = ((whole as NSString).lastPathComponent as NSString).deletingPathExtension + ".part-"
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+    return names.filter { $0.hasPrefix(stem) && $0.hasSuffix(".tessera-lock") }.sorted().compactMap {
+      liveHolder(of: folder + "/" + $0)
+    }
+  }
+
   static func read(_ path: String) -> Owner? {
     guard let data = FileManager.default.contents(atPath: path) else { return nil }
     return try? JSONDecoder().decode(Owner.self, from: data)

@@ -5,7 +5,7 @@ import TesseraCore
 /// finalize or verify it without the inputs: the image's layout, the fingerprint of the plan (the
 /// views, their transforms and every fusion parameter), the provenance block of the final
 /// metadata, and which level-0 blocks the plan writes (the others stay fill and have no file).
-/// Every process of a job writes the same bytes.
+/// The first process to create the output writes the file; the others check their plan against it.
 public struct OutputPlan: Sendable {
   public var spec: OMEZarrImageSpec
   /// The plan's fingerprint: outputs, journals and resumed runs must agree on it.
@@ -17,16 +17,23 @@ public struct OutputPlan: Sendable {
   /// writes, as sorted disjoint ranges; nil means every block.
   public var blocks: [Range<Int>]?
 
-  /// A plan for `spec` whose fingerprint covers `provenance` (minus the per-process "command")
-  /// and the layout, writing level-0 `blocks` (nil: all).
-  public init(spec: OMEZarrImageSpec, provenance: [String: Any], blocks: [Int]?) throws {
+  /// A plan for `spec` writing level-0 `blocks` (nil: all), whose fingerprint covers `identity`
+  /// (what determines the output's bytes: views as files, shapes and transforms, parameters,
+  /// version; default the provenance without its per-process "command" and "dataset" spelling),
+  /// the layout and the blocks.
+  public init(
+    spec: OMEZarrImageSpec, provenance: [String: Any], identity: [String: Any]? = nil, blocks: [Int]?
+  ) throws {
     self.spec = spec
     provenanceJSON = try ZarrStore.jsonBytes(provenance)
-    var content = provenance
-    content["command"] = nil
-    let canonical = try ZarrStore.jsonBytes(content) + Array(spec.fingerprint.utf8)
-    fingerprint = Self.hash(canonical)
     self.blocks = blocks.map(Self.ranges)
+    var content = identity ?? provenance
+    if identity == nil {
+      content["command"] = nil
+      content["dataset"] = nil
+    }
+    content["blocks"] = self.blocks.map { $0.map { [$0.lowerBound, $0.upperBound] } } ?? []
+    fingerprint = Self.hash(try ZarrStore.jsonBytes(content) + Array(spec.fingerprint.utf8))
   }
 
   public var provenance: [String: Any] {
@@ -67,13 +74,13 @@ public struct OutputPlan: Sendable {
   /// 128 bits of two FNV-1a 64 hashes (different offsets), hex: detects a changed plan (not a
   /// cryptographic digest).
   static func hash(_ bytes: [UInt8]) -> String {
-    var a: UInt64 = 0xcbf2_9ce4_8422_2325
-    var b: UInt64 = 0x6c62_272e_07bb_0142
+    var a = FNV1a()
+    var b = FNV1a(offset: 0x6c62_272e_07bb_0142)
     for byte in bytes {
-      a = (a ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
-      b = (b ^ UInt64(byte ^ 0x5a)) &* 0x0000_0100_0000_01b3
+      a.add(byte: byte)
+      b.add(byte: byte ^ 0x5a)
     }
-    return String(format: "%016llx%016llx", a, b)
+    return String(format: "%016llx%016llx", a.value, b.value)
   }
 
   // MARK: The file
@@ -90,12 +97,29 @@ public struct OutputPlan: Sendable {
     return try ZarrStore.jsonBytes(object)
   }
 
-  /// Writes the plan file into `output` unless it holds these bytes already.
-  func write(into output: String) throws {
-    let bytes = try fileBytes()
+  /// Writes the plan file into `output` unless one is there: the first process to get there
+  /// wins (`link(2)` of a private file, which only one process can do), and every process then
+  /// reads the file back and checks it holds its plan.
+  ///
+  /// - Throws: ``ZarrError`` (usage) when the output was planned differently, (I/O) when the
+  ///   file cannot be written.
+  func writeOrCheck(into output: String) throws {
     let file = Self.path(in: output)
-    if let existing = FileManager.default.contents(atPath: file), [UInt8](existing) == bytes { return }
-    try AtomicFile.write(bytes, to: file)
+    if !FileManager.default.fileExists(atPath: file) {
+      let mine = file + ".\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+      try AtomicFile.write(try fileBytes(), to: mine)
+      defer { unlink(mine) }
+      if link(mine, file) != 0 && errno != EEXIST {
+        throw ZarrError(path: file, "cannot write (\(String(cString: strerror(errno))))", kind: .io)
+      }
+    }
+    let stored = try Self.read(from: output)
+    guard stored.fingerprint == fingerprint else {
+      throw ZarrError(
+        path: output,
+        "was planned from other inputs or parameters (positions, views, blending, version); resume needs the "
+          + "same inputs and command (or use --overwrite)", kind: .usage)
+    }
   }
 
   /// Reads the plan of `output`.
@@ -123,10 +147,18 @@ public struct OutputPlan: Sendable {
     var plan = try OutputPlan(spec: spec, provenance: provenance, blocks: nil)
     plan.fingerprint = fingerprint
     if let ranges = json["blocks"] as? [[Int]] {
-      guard ranges.allSatisfy({ $0.count == 2 && $0[0] < $0[1] }) else {
-        throw ZarrError(path: file, "has a damaged block list; fuse the output again with --overwrite")
+      // Sorted, disjoint and inside the level-0 grid.
+      let count = spec.blockGrids[0].chunkCount
+      var end = 0
+      for r in ranges {
+        guard r.count == 2, r[0] >= end, r[0] < r[1], r[1] <= count else {
+          throw ZarrError(path: file, "has a damaged block list; fuse the output again with --overwrite")
+        }
+        end = r[1]
       }
       plan.blocks = ranges.map { $0[0]..<$0[1] }
+    } else if json["blocks"] != nil {
+      throw ZarrError(path: file, "has a damaged block list; fuse the output again with --overwrite")
     }
     return plan
   }

@@ -23,6 +23,15 @@ public struct BlockRecord: Sendable, Hashable {
     return BlockRecord(level: level, block: block, size: bytes.count, crc: crc32(bytes))
   }
 
+  /// True if `bytes` (a block's file, nil when there is none) is what some record of `records`
+  /// says was stored: no file for an all-fill record, else the size and CRC-32 (any file for a
+  /// record of an older version, which kept no checksum).
+  public static func matches(_ bytes: [UInt8]?, _ records: [BlockRecord]) -> Bool {
+    guard let bytes else { return records.contains { $0.size == 0 } }
+    let crc = crc32(bytes)
+    return records.contains { ($0.size == bytes.count && $0.crc == crc) || $0.size < 0 }
+  }
+
   /// CRC-32 (the zlib/gzip polynomial; libdeflate's `libdeflate_crc32`).
   public static func crc32(_ bytes: [UInt8]) -> UInt32 {
     bytes.withUnsafeBytes { UInt32(libdeflate_crc32(0, $0.baseAddress, $0.count)) }
@@ -64,6 +73,9 @@ public final class ProgressLog: @unchecked Sendable {  // `handle` is guarded by
     handle = h
     return h
   }
+
+  /// Creates this process's journal (with its header) now rather than at the first record.
+  func start() throws { _ = try lock.withLock { try open() } }
 
   private func append(_ line: String) throws {
     try lock.withLock {
@@ -116,9 +128,10 @@ public final class ProgressLog: @unchecked Sendable {  // `handle` is guarded by
     public var startedParts: Set<String>
   }
 
-  /// Reads every journal of `directory` for `plan` (journals of version-0 outputs, without a
-  /// header, count as this plan's).
-  static func read(directory: String, plan: String, levels: Int) -> Contents {
+  /// Reads every journal of `directory` for `plan`, whose levels have `blockCounts` blocks
+  /// (journals of version-0 outputs, without a header, count as this plan's).
+  static func read(directory: String, plan: String, blockCounts: [Int]) -> Contents {
+    let levels = blockCounts.count
     var out = Contents(
       records: Array(repeating: [:], count: levels), stale: [], finishedParts: [], startedParts: [])
     let files = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
@@ -127,7 +140,8 @@ public final class ProgressLog: @unchecked Sendable {  // `handle` is guarded by
       // Only newline-terminated lines count: a torn last line ("0 1" of "0 12 …") is ignored.
       let lines = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
       var part = "0/1"
-      if let header = lines.first, header.hasPrefix("# tessera journal") {
+      let headed = lines.first?.hasPrefix("# tessera journal") == true
+      if headed, let header = lines.first {
         let fields = Dictionary(
           header.split(separator: " ").compactMap { field -> (String, String)? in
             let kv = field.split(separator: "=", maxSplits: 1)
@@ -145,10 +159,12 @@ public final class ProgressLog: @unchecked Sendable {  // `handle` is guarded by
           out.finishedParts.insert(part)
           continue
         }
+        // Records of blocks outside their level's grid (a damaged journal) are ignored; two-field
+        // records (no size, no checksum) only count in the headerless journals of older versions.
         let p = line.split(separator: " ")
-        guard p.count == 2 || p.count == 4, let l = Int(p[0]), let b = Int(p[1]), (0..<levels).contains(l) else {
-          continue
-        }
+        guard p.count == (headed ? 4 : 2), let l = Int(p[0]), let b = Int(p[1]), (0..<levels).contains(l),
+          (0..<blockCounts[l]).contains(b)
+        else { continue }
         var r = BlockRecord(level: l, block: b, size: -1, crc: 0)
         if p.count == 4 {
           guard let size = Int(p[2]), let crc = UInt32(p[3], radix: 16) else { continue }

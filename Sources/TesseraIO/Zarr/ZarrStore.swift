@@ -109,8 +109,9 @@ public enum ZarrGroup {
     try ZarrStore.makeDirectory(path)
     switch format {
     case .v2:
-      try ZarrStore.writeJSON(["zarr_format": 2], to: path + "/.zgroup")
+      // Attributes first: a reader that sees `.zgroup` sees the group's attributes too.
       if !attributes.isEmpty { try ZarrStore.writeJSON(attributes, to: path + "/.zattrs") }
+      try ZarrStore.writeJSON(["zarr_format": 2], to: path + "/.zgroup")
     case .v3:
       try ZarrStore.writeJSON(
         ["zarr_format": 3, "node_type": "group", "attributes": attributes], to: path + "/zarr.json")
