@@ -6,6 +6,13 @@ struct BenchCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "bench",
     abstract: "Measure Tessera's throughput on this machine (release builds only).",
+    discussion: """
+      Examples:
+        tessera bench                                   (2D versus 3D, gzip chunked HDF5, 1 and 2 threads)
+        tessera bench --input-layout bdv-blocks --json  (BigDataViewer's small blocks, machine-readable)
+        tessera bench read tiles/*.h5                    (H5Dread against Tessera's chunk reader)
+        tessera bench copy tiles/*.h5 --threads 8        (the copy limit fusion is compared with)
+      """,
     subcommands: [ThroughputBench.self, ReadBench.self, CopyBench.self], defaultSubcommand: ThroughputBench.self)
 }
 
@@ -18,6 +25,10 @@ struct ReadBench: ParsableCommand {
     discussion: """
       Without DATASET, writes a synthetic acquisition (--tile-shape, --grid, 2 channels, gzip level 1) to a \
       temporary directory first. Reports decoded MiB/s for each reader and their ratio, best of --repetitions runs.
+
+      Examples:
+        tessera bench read
+        tessera bench read project.xml --repetitions 5
       """)
 
   @Argument(help: "A dataset to read (default: a synthetic one).")
@@ -100,6 +111,10 @@ struct CopyBench: ParsableCommand {
     discussion: """
       The upper bound for fusion throughput on this machine: the same reads, the same encoding and writes, \
       nothing else. Reports written Mvoxel/s.
+
+      Examples:
+        tessera bench copy tiles/*.h5
+        tessera bench copy project.xml --codec zstd --threads 4
       """)
 
   @Argument(help: "A .xml, a .json manifest, or HDF5 tile files.")

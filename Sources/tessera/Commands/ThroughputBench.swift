@@ -28,6 +28,11 @@ struct ThroughputBench: ParsableCommand {
       every pair; the global solve has no voxels (its ratio compares seconds: both tilings have the same \
       tiles and links). Whole-process rows are the child process from start to exit. SIGINT or SIGTERM stops \
       it after the running child and removes the scratch folder.
+
+      Examples:
+        tessera bench throughput
+        tessera bench throughput --tile-shape 64,512,512 --grid 4,4 --threads 1,2 --repeat 5
+        tessera bench throughput --input-layout contiguous --json
       """)
 
   enum InputLayout: String, ExpressibleByArgument, CaseIterable {
