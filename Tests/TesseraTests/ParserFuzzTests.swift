@@ -248,5 +248,36 @@ import Testing
       _ = try RefinePositions.solve(dataset, options: options, pairsIn: pairs)
     }
     #expect(ok > 0 && errors > 0, "\(ok) solved, \(errors) refused")
+    // Regression (found by review): a part count below 1 trapped building the shares.
+    let text = try String(contentsOfFile: file, encoding: .utf8)
+    try text.replacingOccurrences(of: #""parts"\s*:\s*2"#, with: "\"parts\": -1", options: .regularExpression)
+      .write(toFile: file, atomically: true, encoding: .utf8)
+    expectError(["damaged pair file", "part 1 of -1"]) {
+      _ = try RefinePositions.solve(dataset, options: options, pairsIn: pairs)
+    }
+  }
+
+  /// Regressions (found by review): a journal record of a block outside its level's grid trapped
+  /// `verify` of an unfinished output, a plan whose block list leaves the grid trapped `verify`
+  /// and `finalize`.
+  @Test func journalAndPlanOutsideTheGrid() throws {
+    let dir = TemporaryDirectory()
+    let path = dir.path("o.zarr")
+    let spec = OMEZarrImageSpec(
+      shape: [6, 20, 24], voxelSize: [1, 1, 1], channels: [.init(label: "a", color: "00FF00")], dataType: .uint16,
+      chunkShape: [3, 10, 12], levels: 2)
+    let plan = try OutputPlan(spec: spec, provenance: ["version": "fuzz"], blocks: [0, 1])
+    let image = try OMEZarrImage.create(at: path, spec: spec, mode: .join, plan: plan, part: Part(index: 0, count: 2)!)
+    try image.finishJournal()
+    try "# tessera journal 1 plan=\(plan.fingerprint) part=1/2\n1 99999 10 ff\n0 -3 10 ff\n".write(
+      toFile: path + "/.tessera/progress/damaged.log", atomically: true, encoding: .utf8)
+    let report = try OMEZarrImage.open(at: path).verify(threads: 1)
+    #expect(!report.isValid && report.missing.count == 2)
+    let file = OutputPlan.path(in: path)
+    let text = try String(contentsOfFile: file, encoding: .utf8)
+    try text.replacingOccurrences(of: #"\[\s*0,\s*2\s*\]"#, with: "[0, 99999]", options: .regularExpression)
+      .write(toFile: file, atomically: true, encoding: .utf8)
+    expectError(["damaged block list"]) { _ = try OMEZarrImage.open(at: path) }
+    expectError(["damaged block list"]) { try OMEZarrImage.finalize(at: path, threads: 1) }
   }
 }
