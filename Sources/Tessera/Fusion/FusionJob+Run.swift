@@ -77,7 +77,7 @@ extension FusionJob {
     if part == nil {
       try options.stageClock.time(.metadata) {
         try image.finish(provenance: outputPlan.provenance)
-        image.removeLeftovers()
+        image.removeLeftovers(all: OutputLock.livePartHolders(of: output).isEmpty)
       }
     }
     let totalSeconds = seconds()
@@ -113,7 +113,8 @@ extension FusionJob {
     }
     defer { lock.release() }
     let cpu = StageClock.processSeconds()
-    try OMEZarrImage.finalize(at: output, threads: options.threads, checksums: options.mode == .resume)
+    try OMEZarrImage.finalize(
+      at: output, threads: options.threads, checksums: options.mode == .resume, after: part)
     options.stageClock?.add(.pyramid, seconds: StageClock.processSeconds() - cpu)
     return (true, nil)
   }

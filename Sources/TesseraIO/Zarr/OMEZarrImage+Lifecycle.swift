@@ -50,10 +50,10 @@ extension OMEZarrImage {
   /// Builds the pyramid blocks not yet complete (with `checksums`, not intact) from the level
   /// below, writes the OME metadata (the last step), and removes temporary files that crashed
   /// writers left behind.
-  public func finalize(threads: Int, checksums: Bool = false) throws {
+  public func finalize(threads: Int, checksums: Bool = false, after part: Part? = nil) throws {
     try buildPyramid(threads: threads, checksums: checksums)
     try finish(provenance: plan.provenance)
-    removeLeftovers()
+    removeLeftovers(all: OutputLock.livePartHolders(of: path, except: part).isEmpty)
   }
 
   /// Finalizes the output at `path` once every planned level-0 block is complete; returns false
@@ -64,7 +64,9 @@ extension OMEZarrImage {
   /// - Throws: ``ZarrError`` (usage) naming the unfinished parts and some missing blocks when
   ///   level 0 is not complete.
   @discardableResult
-  public static func finalize(at path: String, threads: Int, checksums: Bool = false) throws -> Bool {
+  public static func finalize(
+    at path: String, threads: Int, checksums: Bool = false, after part: Part? = nil
+  ) throws -> Bool {
     try requireOutput(at: path)
     let image = try openForFinalizing(at: path)
     let complete = (0..<image.spec.levels).allSatisfy { level in
@@ -82,7 +84,7 @@ extension OMEZarrImage {
           + (image.partsReport().map { "; \($0)" } ?? "")
           + "; run the missing parts (tessera fuse … --resume) and finalize again", kind: .usage)
     }
-    try image.finalize(threads: threads, checksums: checksums)
+    try image.finalize(threads: threads, checksums: checksums, after: part)
     return true
   }
 
@@ -96,8 +98,10 @@ extension OMEZarrImage {
 
   /// Removes `.tmp` files (``AtomicFile``'s) older than ``OutputLock/staleAfter``: a writer
   /// renames its file within seconds, so an old one is a crashed writer's and never completes.
-  public func removeLeftovers() {
-    for file in leftovers(olderThan: OutputLock.staleAfter) { unlink(path + "/" + file) }
+  /// With `all` (the caller holds the output's lock and no other part is running, so no writer
+  /// is left), every temporary file goes, whatever its age.
+  public func removeLeftovers(all: Bool = false) {
+    for file in leftovers(olderThan: all ? nil : OutputLock.staleAfter) { unlink(path + "/" + file) }
   }
 
   /// Temporary files under the output (paths relative to it), optionally only those not

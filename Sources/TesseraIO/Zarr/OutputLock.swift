@@ -121,12 +121,13 @@ public final class OutputLock: @unchecked Sendable {  // `timer` only changes in
   }
 
   /// The live holders of the part locks of `output` (processes filling parts of it now).
-  public static func livePartHolders(of output: String) -> [String] {
+  public static func livePartHolders(of output: String, except part: Part? = nil) -> [String] {
+    let mine = part.map { (path(for: output, part: $0) as NSString).lastPathComponent }
     let whole = path(for: output)
     let folder = (whole as NSString).deletingLastPathComponent
     let stem = ((whole as NSString).lastPathComponent as NSString).deletingPathExtension + ".part-"
     let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-    return names.filter { $0.hasPrefix(stem) && $0.hasSuffix(".tessera-lock") }.sorted().compactMap {
+    return names.filter { $0.hasPrefix(stem) && $0.hasSuffix(".tessera-lock") && $0 != mine }.sorted().compactMap {
       liveHolder(of: folder + "/" + $0)
     }
   }
