@@ -7,6 +7,11 @@ PYTHON ?= python3
 VENV := .venv
 APT_PACKAGES := libhdf5-dev libfftw3-dev zlib1g-dev libdeflate-dev libzstd-dev libblosc-dev libpng-dev libxml2 pkg-config python3-venv \
   openmpi-bin slurm-wlm munge
+# What the interop tests need besides: an X server and the X, OpenGL and xcb libraries napari's Qt
+# wheel loads (napari draws its canvas with OpenGL, which Qt's offscreen platform lacks).
+TEST_APT_PACKAGES := xvfb libgl1 libglx-mesa0 libgl1-mesa-dri libfontconfig1 libx11-xcb1 libglib2.0-0 \
+  libxkbcommon-x11-0 libxcb-glx0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 \
+  libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xinerama0 libxcb-xkb1
 # The release build targets the CPU it is built on when that has AVX2 and the rest of Haswell's
 # instruction set (fusion is 10–15 % faster; the output is bit-identical), else baseline x86-64.
 # PORTABLE=1 builds for baseline x86-64 (a binary to copy to other machines); TARGET_CPU=... picks
@@ -22,13 +27,13 @@ RELEASE_BIN := .build/release/tessera
 DEBUG_BIN := .build/debug/tessera
 DEMO_OUT ?= demo-out
 
-.PHONY: all deps venv build release test test-swift test-python fuzz demo lint format clean
+.PHONY: all deps deps-test venv build release test test-swift test-python fuzz demo lint format clean
 
 all: build
 
 # Install the Debian packages that are missing (needs root, or sudo).
-deps:
-	@missing=""; for p in $(APT_PACKAGES); do \
+define apt_install
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -36,6 +41,13 @@ deps:
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
+endef
+
+deps:
+	$(call apt_install,$(APT_PACKAGES))
+
+deps-test: deps
+	$(call apt_install,$(TEST_APT_PACKAGES))
 
 # Python environment for the interop tests (pinned versions).
 $(VENV)/.installed: Tests/Interop/requirements.txt
@@ -55,7 +67,7 @@ test-swift: deps
 	$(SWIFT) build
 	$(SWIFT) test
 
-test-python: deps venv
+test-python: deps-test venv
 	$(SWIFT) build
 	# A one-node SLURM cluster runs the generated sbatch scripts for real when this is root (CI).
 	TESSERA_REAL_SLURM=$$([ "$$(id -u)" = 0 ] && command -v slurmctld >/dev/null && echo 1) \
