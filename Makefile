@@ -9,7 +9,7 @@ APT_PACKAGES := libhdf5-dev libfftw3-dev zlib1g-dev libdeflate-dev libzstd-dev l
   openmpi-bin slurm-wlm munge
 # What the interop tests need besides: an X server and the X, OpenGL and xcb libraries napari's Qt
 # wheel loads (napari draws its canvas with OpenGL, which Qt's offscreen platform lacks).
-TEST_APT_PACKAGES := xvfb libgl1 libglx-mesa0 libgl1-mesa-dri libfontconfig1 libx11-xcb1 libglib2.0-0 \
+TEST_APT_PACKAGES := xvfb libdbus-1-3 libgl1 libglx-mesa0 libgl1-mesa-dri libfontconfig1 libx11-xcb1 libglib2.0-0 \
   libxkbcommon-x11-0 libxcb-glx0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 \
   libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xinerama0 libxcb-xkb1
 # The release build targets the CPU it is built on when that has AVX2 and the rest of Haswell's
