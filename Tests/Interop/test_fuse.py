@@ -52,6 +52,9 @@ def test_fused_output_is_exact_and_valid(tmp_path, run_tessera, fmt, version):
     ms = attrs["ome"]["multiscales"][0] if fmt == 3 else attrs["multiscales"][0]
     np.testing.assert_allclose(ms["datasets"][0]["coordinateTransformations"][0]["scale"], [1, 2.0, 0.5, 0.5])
     np.testing.assert_allclose(ms["datasets"][0]["coordinateTransformations"][1]["translation"], [0, 0, 0, 0], atol=1e-9)
+    # The image is named after the output (napari shows it), not after one of its tiles.
+    omero = attrs["ome"]["omero"] if fmt == 3 else attrs["omero"]
+    assert ms["name"] == omero["name"] == "fused"
 
 
 def test_2d_fusion_with_max_blending_and_sharding(tmp_path, run_tessera):

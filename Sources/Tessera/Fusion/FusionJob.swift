@@ -83,7 +83,7 @@ public final class FusionJob: Sendable {
         .init(label: "channel \(c)", color: ["00FF00", "FF00FF", "00FFFF", "FF0000", "0000FF", "FFFF00"][i % 6])
       }, timepoints: timepoints.count, dataType: outputType, fillValue: 0, chunkShape: chunk,
       shardShape: options.shardShape, compressor: options.compressor, levels: levels,
-      name: ((dataset.path as NSString).lastPathComponent as NSString).deletingPathExtension)
+      name: options.imageName ?? ((dataset.path as NSString).lastPathComponent as NSString).deletingPathExtension)
     var sources: [Int: ViewBlockCache.Source] = [:]
     for (i, v) in selected {
       // Chunked storage: cache whole storage chunks, at least 64 voxels (32 in z) per axis and

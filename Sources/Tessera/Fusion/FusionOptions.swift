@@ -29,11 +29,22 @@ public struct FusionOptions: Sendable {
   /// Output element type (default: the input type).
   public var outputType: ElementType?
   public var mode: OMEZarrImage.Mode = .new
+  /// The image's name in the OME metadata (`multiscales` and `omero`; napari shows it), or nil for
+  /// the dataset's name. `tessera fuse` names it after the output (``imageName(output:)``).
+  public var imageName: String?
   /// Where the run adds the time of each stage (read+decode, resample+blend, encode+write,
   /// pyramid, metadata), or nil (`tessera bench` asks for it).
   public var stageClock: StageClock?
 
   public init() {}
+
+  /// The name of the image written to `output`: its last path component without `.zarr` and then
+  /// `.ome` (`/data/fused.ome.zarr/` → `fused`), or nil if nothing is left.
+  public static func imageName(output: String) -> String? {
+    var name = (output as NSString).lastPathComponent
+    for suffix in [".zarr", ".ome"] where name.lowercased().hasSuffix(suffix) { name.removeLast(suffix.count) }
+    return name.isEmpty || name == "." || name == "/" ? nil : name
+  }
 
   public static var defaultMemory: Int {
     Int(min(ProcessInfo.processInfo.physicalMemory / 4, 16 << 30))

@@ -155,6 +155,7 @@ struct FuseCommand: ParsableCommand {
     options.threads = threads
     if let memory { options.memoryBytes = try parseBytes(memory) }
     options.mode = overwrite ? .overwrite : resume ? .resume : .new
+    options.imageName = FusionOptions.imageName(output: output)
     let clock = stageTimes.map { _ in StageClock() }
     options.stageClock = clock
     let job = try FusionJob(dataset: data, options: options)
