@@ -5,7 +5,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 PYTHON ?= python3
 VENV := .venv
-APT_PACKAGES := libhdf5-dev libfftw3-dev zlib1g-dev libdeflate-dev libzstd-dev libblosc-dev libpng-dev libxml2 pkg-config python3-venv \
+APT_PACKAGES := libhdf5-dev libfftw3-dev zlib1g-dev libdeflate-dev libisal-dev libzstd-dev libblosc-dev libpng-dev libxml2 pkg-config python3-venv \
   openmpi-bin slurm-wlm munge
 # What the interop tests need besides: an X server and the X, OpenGL and xcb libraries napari's Qt
 # wheel loads (napari draws its canvas with OpenGL, which Qt's offscreen platform lacks).

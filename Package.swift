@@ -35,14 +35,18 @@ let package = Package(
       name: "CDeflate", path: "Sources/CDeflate", pkgConfig: "libdeflate",
       providers: [.apt(["libdeflate-dev"])]),
     .systemLibrary(
+      name: "CIsal", path: "Sources/CIsal", pkgConfig: "libisal",
+      providers: [.apt(["libisal-dev"])]),
+    .systemLibrary(
       name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
       providers: [.apt(["libpng-dev"])]),
 
     // Geometry and typed N-D buffers: pure Swift, no dependencies.
     .target(name: "TesseraCore"),
-    // File formats: HDF5 (the only importer of CHDF5), codecs (zstd, blosc, zlib, libdeflate), PNG.
+    // File formats: HDF5 (the only importer of CHDF5), codecs (zstd, blosc, zlib, libdeflate, ISA-L), PNG.
     .target(
-      name: "TesseraIO", dependencies: ["TesseraCore", "CHDF5", "CZstd", "CBlosc", "CZlib", "CDeflate", "CPNG"]),
+      name: "TesseraIO",
+      dependencies: ["TesseraCore", "CHDF5", "CZstd", "CBlosc", "CZlib", "CDeflate", "CIsal", "CPNG"]),
     // FFT plans and registration (the only importer of CFFTW).
     .target(name: "TesseraRegistration", dependencies: ["TesseraCore", "CFFTW"]),
     // Resampling, blending, fusion plans.

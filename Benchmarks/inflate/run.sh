@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Inflate speed per core on real HDF5 gzip chunks: zlib vs ISA-L vs libdeflate (the numbers behind
 # README "Reading speed"). Run from the repository root after `make release venv`; needs gcc and
-# libisal-dev (not a Tessera dependency) besides libdeflate-dev and libhdf5-dev.
+# libisal-dev, libdeflate-dev and libhdf5-dev (all installed by `make deps`).
 #   REAL=<a uint16 .npy volume> (default Datasets/real/nuclei_crop.npy)  CPU=<core> (default 1)
 #   REPS=<passes> (default 21)
 set -euo pipefail

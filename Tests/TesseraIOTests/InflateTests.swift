@@ -4,9 +4,9 @@ import Testing
 @testable import TesseraCore
 @testable import TesseraIO
 
-/// The inflater (libdeflate, zlib as the fallback) against zlib's deflate: random, camera-like
-/// and real microscope data, every level, shuffled and not, both containers; and the streams it
-/// must refuse with a clear error.
+/// The inflaters (ISA-L and libdeflate, raced; zlib as the fallback) against zlib's deflate:
+/// random, camera-like and real microscope data, every level, shuffled and not, both containers;
+/// the streams they must refuse with a clear error; and how the race picks its winner.
 @Suite struct InflateTests {
   /// The repository's `Datasets/real/nuclei_crop.npy`: a 32×96×96 uint16 crop of a confocal
   /// nuclei volume.
@@ -62,6 +62,15 @@ import Testing
         }
         #expect(n == data.count, "\(kind) level \(level) shuffle \(shuffle) \(container)")
         #expect(fast == data)
+        if container == .zlib {
+          // So does ISA-L (zlib container only).
+          var isal = [UInt8](repeating: 0, count: data.count)
+          let k = try encoded.withUnsafeBytes { src in
+            try isal.withUnsafeMutableBytes { try Inflater.inflate(src, into: $0, with: .isal, codec: "zlib") }
+          }
+          #expect(k == data.count, "ISA-L: \(kind) level \(level) shuffle \(shuffle)")
+          #expect(isal == data)
+        }
         var slow = [UInt8](repeating: 0, count: data.count)
         let m = try encoded.withUnsafeBytes { src in
           try slow.withUnsafeMutableBytes { try DeflateCodec.inflateWithZlib(src, into: $0) }
@@ -94,6 +103,12 @@ import Testing
         out.withUnsafeMutableBytes { DeflateCodec.inflateWithLibdeflate(src, into: $0) }
       }
       #expect(fast == nil, "libdeflate checks the trailer")
+      if container == .zlib {
+        let isal = try encoded.withUnsafeBytes { src in
+          try out.withUnsafeMutableBytes { try Inflater.inflate(src, into: $0, with: .isal, codec: "zlib") }
+        }
+        #expect(isal == nil, "ISA-L checks the adler32")
+      }
       let error = #expect(throws: CodecError.self) {
         try DeflateCodec(container: container).decode(encoded, decodedSize: data.count)
       }
@@ -112,18 +127,26 @@ import Testing
     }
   }
 
-  /// Flipped bits anywhere (header, blocks, trailer) either throw `CodecError` or, when they hit
-  /// padding bits, decode to the original bytes. Never a crash, never wrong output.
-  @Test func corruptStreamsThrowOrDecodeExactly() throws {
-    let data = Self.sample("real")
+  /// 300 zlib streams of `data` (level 1), each with one bit flipped: in each of the first 8 bytes
+  /// (the header and the first block's start), then at seeded random places; with the byte index.
+  static func flippedStreams(of data: [UInt8], seed: UInt64) throws -> [(Int, [UInt8])] {
     let encoded = try DeflateCodec(level: 1, container: .zlib).encode(data)
-    var rng: UInt64 = 7
-    var thrown = 0
-    for trial in 0..<300 {
+    var rng = seed
+    return (0..<300).map { trial in
       rng = rng &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
       var corrupt = encoded
       let at = trial < 8 ? trial : Int(rng >> 33) % encoded.count
       corrupt[at] ^= UInt8(1 << ((rng >> 20) % 8))
+      return (at, corrupt)
+    }
+  }
+
+  /// Flipped bits anywhere (header, blocks, trailer) either throw `CodecError` or, when they hit
+  /// padding bits, decode to the original bytes. Never a crash, never wrong output.
+  @Test func corruptStreamsThrowOrDecodeExactly() throws {
+    let data = Self.sample("real")
+    var thrown = 0
+    for (at, corrupt) in try Self.flippedStreams(of: data, seed: 7) {
       do {
         let out = try DeflateCodec(container: .zlib).decode(corrupt, decodedSize: data.count)
         #expect(out == data, "byte \(at) flipped decodes to different data without an error")
@@ -132,6 +155,56 @@ import Testing
       }
     }
     #expect(thrown > 250)
+  }
+
+  /// Each whole-buffer decoder alone, on the same flipped bits: it refuses the stream or decodes
+  /// the original bytes, and says how many it wrote.
+  @Test(arguments: [Inflater.isal, .libdeflate])
+  func eachDecoderRefusesCorruptStreamsOrDecodesExactly(decoder: Inflater) throws {
+    let data = Self.sample("real")
+    var refused = 0
+    for (at, corrupt) in try Self.flippedStreams(of: data, seed: 11) {
+      var out = [UInt8](repeating: 0, count: data.count)
+      let n = try corrupt.withUnsafeBytes { src in
+        try out.withUnsafeMutableBytes { try Inflater.inflate(src, into: $0, with: decoder, codec: "zlib") }
+      }
+      if let n {
+        #expect(n == data.count && out == data, "\(decoder): byte \(at) flipped decodes to other data")
+      } else {
+        refused += 1
+      }
+    }
+    #expect(refused > 250)
+  }
+
+  /// The race: the first trial streams alternate (ISA-L first), small streams are not timed, and
+  /// once both have reported half the trials the one with more bytes per CPU second decodes every
+  /// later stream; `TESSERA_INFLATE` fixes the choice; the process's own race decides on real chunks.
+  @Test func theFasterDecoderWinsTheRace() throws {
+    for (isalSeconds, winner) in [(0.5, Inflater.isal), (2.0, .libdeflate)] {
+      let race = InflaterRace(forced: nil)
+      #expect(race.next(outputBytes: 100) == (.isal, false))  // small: untimed, does not count
+      for i in 0..<Inflater.trials {
+        let (decoder, timed) = race.next(outputBytes: 1 << 20)
+        #expect(timed && decoder == (i % 2 == 0 ? .isal : .libdeflate))
+        race.report(decoder, seconds: decoder == .isal ? isalSeconds : 1, bytes: 1 << 20)
+      }
+      #expect(race.next(outputBytes: 1 << 20) == (winner, false))
+      #expect(race.summary.hasPrefix("\(winner.rawValue) (race: "), "\(race.summary)")
+    }
+    let forced = InflaterRace(forced: "ZLIB")
+    #expect(forced.next(outputBytes: 1 << 20) == (.zlib, false))
+    #expect(forced.summary == "zlib (TESSERA_INFLATE)")
+    let unknown = InflaterRace(forced: "fast")
+    #expect(unknown.next(outputBytes: 1 << 20) == (.isal, true))
+    #expect(unknown.summary.hasPrefix("undecided"))
+    // Real chunks through the shared race: every stream decodes exactly, and the race ends.
+    let data = Self.sample("real")
+    let encoded = try DeflateCodec(level: 1, container: .zlib).encode(data)
+    for _ in 0..<(Inflater.trials + 2) {
+      #expect(try DeflateCodec(container: .zlib).decode(encoded, decodedSize: data.count) == data)
+    }
+    #expect(!Inflater.choice.hasPrefix("undecided"), "\(Inflater.choice)")
   }
 
   @Test func misSizedOutputIsAClearError() throws {
@@ -162,6 +235,10 @@ import Testing
       out.withUnsafeMutableBytes { DeflateCodec.inflateWithLibdeflate(src, into: $0) }
     }
     #expect(fast == nil)
+    let isal = try withDictionary.withUnsafeBytes { src in
+      try out.withUnsafeMutableBytes { try Inflater.inflate(src, into: $0, with: .isal, codec: "zlib") }
+    }
+    #expect(isal == nil)
     let error = #expect(throws: CodecError.self) {
       try DeflateCodec(container: .zlib).decode(withDictionary, decodedSize: data.count)
     }

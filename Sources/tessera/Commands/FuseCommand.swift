@@ -227,6 +227,7 @@ struct FuseCommand: ParsableCommand {
       try AtomicFile.write(
         clock.json(extra: [
           "threads": threads, "job_seconds": planSeconds + summary.totalSeconds, "output_voxels": summary.voxels,
+          "inflater": Inflater.choice,
         ]), to: stageTimes)
     }
   }
