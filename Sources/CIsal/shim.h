@@ -8,9 +8,12 @@
 /// Inflates the zlib stream `in` (`in_size` bytes: header, deflate data, adler32) into `out` in one
 /// call (`isal_inflate_stateless` with ISAL_ZLIB: the header is parsed and the adler32 checked).
 /// Returns the number of bytes written, or -1 when ISA-L refuses the stream (corrupt, a preset
-/// dictionary, larger than `out_size`, sizes beyond 32 bits) or its 87 KB state cannot be allocated.
+/// dictionary, a window over 32 KiB, larger than `out_size`, sizes beyond 32 bits) or its 87 KB state cannot be allocated.
 static inline long long tessera_isal_inflate_zlib(const void *in, size_t in_size, void *out, size_t out_size) {
   if (in_size > UINT32_MAX || out_size > UINT32_MAX) return -1;
+  // A window larger than 32 KiB (CINFO > 7) is invalid (RFC 1950); zlib and libdeflate refuse it, and
+  // so must this, or whether such a stream decodes would depend on which inflater a process chose.
+  if (in_size < 2 || (((const uint8_t *)in)[0] >> 4) > 7) return -1;
   struct inflate_state *state = (struct inflate_state *)malloc(sizeof(struct inflate_state));
   if (state == NULL) return -1;
   isal_inflate_init(state);

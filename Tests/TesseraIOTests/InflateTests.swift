@@ -179,7 +179,7 @@ import Testing
 
   /// The race: the first trial streams alternate (ISA-L first), small streams are not timed, and
   /// once both have reported half the trials the one with more bytes per CPU second decodes every
-  /// later stream; `TESSERA_INFLATE` fixes the choice; the process's own race decides on real chunks.
+  /// later stream; `TESSERA_INFLATE` fixes the choice; a race decides on real chunks.
   @Test func theFasterDecoderWinsTheRace() throws {
     for (isalSeconds, winner) in [(0.5, Inflater.isal), (2.0, .libdeflate)] {
       let race = InflaterRace(forced: nil)
@@ -198,13 +198,51 @@ import Testing
     let unknown = InflaterRace(forced: "fast")
     #expect(unknown.next(outputBytes: 1 << 20) == (.isal, true))
     #expect(unknown.summary.hasPrefix("undecided"))
-    // Real chunks through the shared race: every stream decodes exactly, and the race ends.
+    // Real chunks through a race of their own (the process's is shared with the tests running
+    // beside this one): every stream decodes exactly, and the race ends.
     let data = Self.sample("real")
     let encoded = try DeflateCodec(level: 1, container: .zlib).encode(data)
-    for _ in 0..<(Inflater.trials + 2) {
-      #expect(try DeflateCodec(container: .zlib).decode(encoded, decodedSize: data.count) == data)
+    let real = InflaterRace(forced: nil)
+    for _ in 0..<Inflater.trials {
+      var out = [UInt8](repeating: 0, count: data.count)
+      let n = try encoded.withUnsafeBytes { src in
+        try out.withUnsafeMutableBytes { try Inflater.inflateZlib(src, into: $0, codec: "zlib", race: real) }
+      }
+      #expect(n == data.count && out == data)
     }
-    #expect(!Inflater.choice.hasPrefix("undecided"), "\(Inflater.choice)")
+    #expect(!real.summary.hasPrefix("undecided"), "\(real.summary)")
+    #expect(real.next(outputBytes: 1 << 20).timed == false)
+  }
+
+  /// A contender that refuses the race's streams (valid ones the other decodes, as ISA-L would
+  /// refuse a form it does not take) loses after ``Inflater/refusalsToLose`` of them.
+  @Test func aContenderThatRefusesStreamsLoses() {
+    let race = InflaterRace(forced: nil)
+    for _ in 0..<Inflater.refusalsToLose {
+      let (decoder, timed) = race.next(outputBytes: 1 << 20)
+      #expect(decoder == .isal && timed)
+      race.withdraw(.isal)
+    }
+    #expect(race.next(outputBytes: 1 << 20) == (.libdeflate, false))
+    #expect(race.summary == "libdeflate (the other refused \(Inflater.refusalsToLose) streams)")
+  }
+
+  /// A zlib header announcing a window over 32 KiB (CINFO 8) is invalid: every decoder refuses it,
+  /// whichever the race picked.
+  @Test func aWindowOver32KiBIsRefusedByEveryDecoder() throws {
+    let data = Self.sample("camera")
+    var encoded = try DeflateCodec(level: 1, container: .zlib).encode(data)
+    encoded[0] = 0x88  // CM 8, CINFO 8
+    encoded[1] = UInt8((31 - (Int(encoded[0]) * 256) % 31) % 31)  // FCHECK, no FDICT, FLEVEL 0
+    #expect((Int(encoded[0]) * 256 + Int(encoded[1])) % 31 == 0)
+    for decoder in [Inflater.isal, .libdeflate] {
+      var out = [UInt8](repeating: 0, count: data.count)
+      let n = try encoded.withUnsafeBytes { src in
+        try out.withUnsafeMutableBytes { try Inflater.inflate(src, into: $0, with: decoder, codec: "zlib") }
+      }
+      #expect(n == nil, "\(decoder)")
+    }
+    #expect(throws: CodecError.self) { try DeflateCodec(container: .zlib).decode(encoded, decodedSize: data.count) }
   }
 
   @Test func misSizedOutputIsAClearError() throws {
@@ -218,9 +256,17 @@ import Testing
       try DeflateCodec(container: .zlib).decode(encoded, decodedSize: 1000)
     }
     #expect(long?.message.contains("larger than the 1000 bytes expected") == true)
+    // ISA-L alone: a larger buffer takes the stream and says how much it wrote; a smaller one refuses.
+    for (size, expected) in [(data.count + 10, Optional(data.count)), (1000, nil)] {
+      var out = [UInt8](repeating: 0, count: size)
+      let n = try encoded.withUnsafeBytes { src in
+        try out.withUnsafeMutableBytes { try Inflater.inflate(src, into: $0, with: .isal, codec: "zlib") }
+      }
+      #expect(n == expected, "\(size)-byte buffer")
+    }
   }
 
-  /// A zlib stream with the FDICT flag (a preset dictionary): libdeflate refuses it, zlib is asked
+  /// A zlib stream with the FDICT flag (a preset dictionary): ISA-L and libdeflate refuse it, zlib is asked
   /// and cannot decode it without the dictionary either, so the error comes from zlib.
   @Test func presetDictionaryStreamFallsBackToZlibAndIsAClearError() throws {
     let data = Self.sample("camera")
@@ -246,7 +292,7 @@ import Testing
   }
 
   /// HDF5 writes the chunks (its own deflate filter, zlib); Tessera's chunk reader inflates them
-  /// with libdeflate: bit-exact with `H5Dread` and the source, edge chunks included.
+  /// with ISA-L or libdeflate: bit-exact with `H5Dread` and the source, edge chunks included.
   @Test(arguments: [false, true], [1, 9])
   func hdf5GzipDatasetThroughTheChunkReader(shuffle: Bool, level: Int) throws {
     let dir = TemporaryDirectory()

@@ -64,6 +64,22 @@ import Testing
     expectThrows("other inputs") { _ = try OMEZarrImage.create(at: path, spec: Self.spec, mode: .join, plan: moved) }
   }
 
+  /// A resumed or joined output keeps the name it was created with (the name is not part of the
+  /// plan's fingerprint, so an output reached under another name still resumes).
+  @Test func aResumedOutputKeepsItsName() throws {
+    let dir = TemporaryDirectory()
+    let path = dir.path("o")
+    var first = Self.spec
+    first.name = "first"
+    _ = try OMEZarrImage.create(at: path, spec: first, mode: .new, plan: try Self.plan(first))
+    var second = Self.spec
+    second.name = "second"
+    for mode in [OMEZarrImage.Mode.resume, .join] {
+      let image = try OMEZarrImage.create(at: path, spec: second, mode: mode, plan: try Self.plan(second))
+      #expect(image.spec.name == "first" && image.plan.spec.name == "first", "\(mode)")
+    }
+  }
+
   /// Processes starting together all create the output at once: none is refused.
   @Test func partsCreatingOneOutputAtOnceAllSucceed() throws {
     let dir = TemporaryDirectory()

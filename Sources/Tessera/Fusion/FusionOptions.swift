@@ -39,9 +39,10 @@ public struct FusionOptions: Sendable {
   public init() {}
 
   /// The name of the image written to `output`: its last path component without `.zarr` and then
-  /// `.ome` (`/data/fused.ome.zarr/` → `fused`), or nil if nothing is left.
+  /// `.ome` (`/data/fused.ome.zarr/` → `fused`; `.` and `..` resolved first), or nil if nothing is left.
   public static func imageName(output: String) -> String? {
-    var name = (output as NSString).lastPathComponent
+    // Absolute and without `.` or `..`, so that `-o .` or `-o out/..` name the folder meant.
+    var name = URL(fileURLWithPath: output).standardized.lastPathComponent
     for suffix in [".zarr", ".ome"] where name.lowercased().hasSuffix(suffix) { name.removeLast(suffix.count) }
     return name.isEmpty || name == "." || name == "/" ? nil : name
   }

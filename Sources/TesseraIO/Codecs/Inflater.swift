@@ -8,12 +8,12 @@ import TesseraCore
 /// ISA-L (`isal_inflate_stateless`) and libdeflate (`libdeflate_zlib_decompress`) both decode a
 /// zlib stream in one call and check its adler32; they write the same bytes, so the choice changes
 /// speed, never output. Neither is faster everywhere: on HDF5 gzip chunks of 16-bit microscope
-/// data ISA-L was 10–24 % faster than libdeflate on one machine (AMD EPYC, Zen 1) and 0–10 % slower
-/// on another (README, "Reading speed"). So the process races them on its own data: the first
+/// data ISA-L was 4 % slower to 24 % faster than libdeflate on one machine (AMD EPYC, Zen 1; 7–13 %
+/// faster on the real chunks) and 0–21 % slower on another (README, "Reading speed"). So the process races them on its own data: the first
 /// ``trials`` zlib streams of at least ``trialMinimumBytes`` alternate between the two, each timed
 /// in thread CPU time (which other processes on a shared machine stretch little), and the one that
 /// decoded more bytes per CPU second decodes every later stream (streams a contender refuses do not
-/// count). `TESSERA_INFLATE=isal`,
+/// count; a contender that refuses ``refusalsToLose`` of them loses the race). `TESSERA_INFLATE=isal`,
 /// `libdeflate` or `zlib` fixes the choice instead (for benchmarks). A stream the chosen decoder
 /// refuses goes to zlib, which decodes whatever the others do not and words the error for what
 /// nobody decodes. gzip streams (Zarr's `gzip` codec) go to libdeflate.
@@ -24,6 +24,8 @@ public enum Inflater: String, Sendable, CaseIterable {
   static let trials = 16
   /// Smaller streams decode without taking part in the race (their timings are mostly overhead).
   static let trialMinimumBytes = 4096
+  /// Timed streams a contender may refuse (valid streams the other decodes) before it loses.
+  static let refusalsToLose = 4
 
   /// Inflates the zlib stream `input` into `output` with `decoder`; the bytes written, or nil if
   /// the decoder refuses the stream (zlib throws instead, with the reason).
@@ -46,9 +48,9 @@ public enum Inflater: String, Sendable, CaseIterable {
   /// Inflates a zlib stream with this process's decoder (racing while undecided); zlib decodes
   /// what that decoder refuses.
   static func inflateZlib(
-    _ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, codec: String
+    _ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, codec: String,
+    race: InflaterRace = .shared
   ) throws -> Int {
-    let race = InflaterRace.shared
     let (decoder, timed) = race.next(outputBytes: output.count)
     var n: Int?
     if timed {
@@ -81,6 +83,7 @@ final class InflaterRace: @unchecked Sendable {
   private var seconds = [0.0, 0.0]
   private var bytes = [0, 0]
   private var reports = [0, 0]
+  private var refusals = [0, 0]
   private var winner: Inflater?
   private let forced: Bool
   private static let contenders: [Inflater] = [.isal, .libdeflate]
@@ -108,10 +111,15 @@ final class InflaterRace: @unchecked Sendable {
     return (Self.contenders[i], true)
   }
 
-  /// A timed stream that `decoder` refused (corrupt): it does not count.
+  /// A timed stream that `decoder` refused (corrupt, or a form it does not take): it does not
+  /// count, but a contender that refuses ``Inflater/refusalsToLose`` timed streams loses.
   func withdraw(_ decoder: Inflater) {
     guard let i = Self.contenders.firstIndex(of: decoder) else { return }
-    lock.withLock { running[i] -= 1 }
+    lock.withLock {
+      running[i] -= 1
+      refusals[i] += 1
+      if winner == nil && refusals[i] >= Inflater.refusalsToLose { winner = Self.contenders[1 - i] }
+    }
   }
 
   /// A timed stream decoded: once both contenders have reported half the trials, the one with more
@@ -137,6 +145,9 @@ final class InflaterRace: @unchecked Sendable {
     defer { lock.unlock() }
     guard let winner else { return "undecided (\(reports[0] + reports[1]) of \(Inflater.trials) trial streams)" }
     if forced { return "\(winner.rawValue) (TESSERA_INFLATE)" }
+    if refusals.contains(where: { $0 >= Inflater.refusalsToLose }) {
+      return "\(winner.rawValue) (the other refused \(Inflater.refusalsToLose) streams)"
+    }
     let other = winner == .isal ? 1 : 0
     let mine = 1 - other
     return String(

@@ -82,7 +82,7 @@ extension HDF5Dataset {
     _ bytes: UnsafeRawBufferPointer, filterMask: UInt32, into output: UnsafeMutableRawBufferPointer
   ) throws {
     let steps = filters.indices.reversed().filter { filterMask & (1 << UInt32($0)) == 0 }.map { filters[$0].id }
-    // `DeflateCodec.inflate`: libdeflate, with zlib as the fallback.
+    // `DeflateCodec.inflate`: ISA-L or libdeflate (raced, `Inflater`), with zlib as the fallback.
     if steps == [HDF5Filter.deflateID] {
       let n = try DeflateCodec.inflate(bytes, into: output, codec: "deflate")
       try checkDecodedSize(n, output.count)

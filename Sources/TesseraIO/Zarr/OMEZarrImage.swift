@@ -65,7 +65,7 @@ public final class OMEZarrImage: Sendable {
     at path: String, spec: OMEZarrImageSpec, mode: Mode, plan: OutputPlan? = nil, part: Part = .whole
   ) throws -> OMEZarrImage {
     try spec.validate(path)
-    let plan = try plan ?? OutputPlan(spec: spec, provenance: [:], blocks: nil)
+    var plan = try plan ?? OutputPlan(spec: spec, provenance: [:], blocks: nil)
     precondition(plan.spec == spec, "the plan is for another image")
     let fm = FileManager.default
     let exists = fm.fileExists(atPath: path)
@@ -114,7 +114,9 @@ public final class OMEZarrImage: Sendable {
     // The plan first: the first process to create the output writes it, every other one checks
     // its own plan against it (so two different plans never mix in one output).
     try ZarrStore.makeDirectory(path)
-    try plan.writeOrCheck(into: path)
+    // The image keeps the name it was created with: the name is not part of the fingerprint (a
+    // renamed or relinked output still resumes), and finalizing writes the stored one.
+    plan.spec.name = try plan.writeOrCheck(into: path).spec.name
     if !joining {
       try ZarrGroup.write(
         at: path, format: spec.format,

@@ -103,7 +103,8 @@ public struct OutputPlan: Sendable {
   ///
   /// - Throws: ``ZarrError`` (usage) when the output was planned differently, (I/O) when the
   ///   file cannot be written.
-  func writeOrCheck(into output: String) throws {
+  @discardableResult
+  func writeOrCheck(into output: String) throws -> OutputPlan {
     let file = Self.path(in: output)
     if !FileManager.default.fileExists(atPath: file) {
       let mine = file + ".\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
@@ -120,6 +121,7 @@ public struct OutputPlan: Sendable {
         "was planned from other inputs or parameters (positions, views, blending, version); resume needs the "
           + "same inputs and command (or use --overwrite)", kind: .usage)
     }
+    return stored
   }
 
   /// Reads the plan of `output`.
