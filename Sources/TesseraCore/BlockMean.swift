@@ -73,6 +73,13 @@ public enum BlockMean {
     // The input rows of one block: offsets of the rows q·step + k over k in C order.
     let groupShape = Array(step.dropLast())
     let groupRows = groupShape.reduce(1, *)
+    // Unsigned 8- and 16-bit data summed in Float over x-pairs, at most 256 values a block: every
+    // partial sum is an integer below 2²⁴, so Float adds them exactly in any order, and summing
+    // them as UInt32 first gives the same sums — the same bits, without converting every input.
+    let integerPairs =
+      A.self == Float.self && stepX == 2 && groupRows * stepX <= 256 && (type == .uint16 || type == .uint8)
+    let integerSum = UnsafeMutablePointer<UInt32>.allocate(capacity: integerPairs ? outLength : 0)
+    defer { integerSum.deallocate() }
     var offsets = [Int](repeating: 0, count: groupRows)
     var k = [Int](repeating: 0, count: Swift.max(0, n - 1))
     input.withUnsafeBytes { src in
@@ -102,16 +109,37 @@ public enum BlockMean {
               rows += 1
             }
           }
-          sum.update(repeating: 0, count: outLength)
-          count.update(repeating: 0, count: outLength)
-          // Every value is added to its voxel's sum in the order of the rows, then of x: the same
-          // sequence of additions for any block or piece shape.
-          for r in 0..<rows {
-            ElementConversion.convert(
-              rowLength, from: type, base + (offsets[r] + first) * size, to: A.elementType, rowIn)
-            addRow(rowIn, rowLength, stepX: stepX, sum, count)
+          if integerPairs {
+            integerSum.update(repeating: 0, count: outLength)
+            for r in 0..<rows {
+              let row = base + (offsets[r] + first) * size
+              if type == .uint16 {
+                addPairs(row.assumingMemoryBound(to: UInt16.self), rowLength, integerSum)
+              } else {
+                addPairs(row.assumingMemoryBound(to: UInt8.self), rowLength, integerSum)
+              }
+            }
+            // Output i averages the inputs 2i and 2i + 1 of each row: both for the whole pairs
+            // (one divisor, so the loop vectorises; the sums are below 2²⁴, so Int32 holds them),
+            // one for an odd last input, none beyond the row's end (left 0, as below).
+            let pairs = rows > 0 ? Swift.min(outLength, rowLength / 2) : 0
+            let divisor = A(2 * rows)
+            for i in 0..<pairs { sum[i] = A(Int32(truncatingIfNeeded: integerSum[i])) / divisor }
+            for i in pairs..<outLength {
+              sum[i] = 2 * i < rowLength && rows > 0 ? A(integerSum[i]) / A(rows) : 0
+            }
+          } else {
+            sum.update(repeating: 0, count: outLength)
+            count.update(repeating: 0, count: outLength)
+            // Every value is added to its voxel's sum in the order of the rows, then of x: the
+            // same sequence of additions for any block or piece shape.
+            for r in 0..<rows {
+              ElementConversion.convert(
+                rowLength, from: type, base + (offsets[r] + first) * size, to: A.elementType, rowIn)
+              addRow(rowIn, rowLength, stepX: stepX, sum, count)
+            }
+            for i in 0..<outLength where count[i] > 0 { sum[i] /= count[i] }
           }
-          for i in 0..<outLength where count[i] > 0 { sum[i] /= count[i] }
           var outOffset = 0
           for d in 0..<n { outOffset += (q[d] - destinationBox.lower[d]) * outStrides[d] }
           ElementConversion.convert(outLength, from: A.elementType, sum, to: type, destination + outOffset * size)
@@ -126,6 +154,28 @@ public enum BlockMean {
         }
       }
     }
+  }
+
+  /// Adds one row of `rowLength` unsigned integers to the integer sums of the output row it feeds,
+  /// two inputs per output (the last one alone when `rowLength` is odd).
+  @inline(__always)
+  static func addPairs<S: FixedWidthInteger & UnsignedInteger & SIMDScalar>(
+    _ row: UnsafePointer<S>, _ rowLength: Int, _ sum: UnsafeMutablePointer<UInt32>
+  ) {
+    var i = 0
+    // Sixteen output voxels at a time from 32 inputs, split into their even and odd halves.
+    while 2 * i + 32 <= rowLength {
+      let v = UnsafeRawPointer(row + 2 * i).loadUnaligned(as: SIMD32<S>.self)
+      let pairs = SIMD16<UInt32>(truncatingIfNeeded: v.evenHalf) &+ SIMD16<UInt32>(truncatingIfNeeded: v.oddHalf)
+      let sums = UnsafeRawPointer(sum + i).loadUnaligned(as: SIMD16<UInt32>.self) &+ pairs
+      UnsafeMutableRawPointer(sum + i).storeBytes(of: sums, as: SIMD16<UInt32>.self)
+      i += 16
+    }
+    while 2 * i + 1 < rowLength {
+      sum[i] &+= UInt32(row[2 * i]) &+ UInt32(row[2 * i + 1])
+      i += 1
+    }
+    if 2 * i < rowLength { sum[i] &+= UInt32(row[2 * i]) }
   }
 
   /// Adds one input row to the sums and counts of the output row it feeds (`stepX` inputs per

@@ -45,6 +45,27 @@ import Testing
     }
   }
 
+  /// Unsigned 8- and 16-bit data with x-steps of 2 are summed as integers (the pyramid's case):
+  /// the same bits as the Double path, rows long enough for the vector loop, odd lengths and edge
+  /// blocks included.
+  @Test(arguments: [UInt64(1), 2, 3])
+  func integerSumsMatchTheDirectMean(seed: UInt64) throws {
+    var rng = SplitMix64(seed: seed)
+    let shape = [3 + Int(rng.next() % 4), 5 + Int(rng.next() % 6), 64 + Int(rng.next() % 70)]
+    let v = Self.sample(shape, seed: seed)
+    var bytes = VolumeBuffer<UInt8>(shape: shape)
+    for i in bytes.storage.indices { bytes.storage[i] = UInt8(truncatingIfNeeded: v.storage[i]) }
+    for step in [[2, 2, 2], [1, 2, 2], [1, 1, 2]] {
+      let box = Box(shape: zip(shape, step).map { ($0 + $1 - 1) / $1 })
+      #expect(
+        BlockMean.reduce(AnyVolumeBuffer(v), to: box, step: step).converted(to: UInt16.self)
+          == Self.reference(v, box, step), "\(shape) step \(step)")
+      let float = BlockMean.reduce(AnyVolumeBuffer(bytes), to: box, step: step)
+      let double = BlockMean.reduce(AnyVolumeBuffer(bytes), to: box, step: step, accumulator: .double)
+      #expect(float.converted(to: UInt8.self) == double.converted(to: UInt8.self), "\(shape) step \(step)")
+    }
+  }
+
   @Test func theSameBitsHoweverTheOutputIsCut() throws {
     let v = Self.sample([6, 50, 70], seed: 9)
     let box = Box(shape: [3, 25, 35])
