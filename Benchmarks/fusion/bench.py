@@ -78,8 +78,9 @@ def fuse(inputs, extra=()):
 
 
 def copy_limit(inputs):
-    text, _, _ = run([BIN, "bench", "copy", *inputs, "--threads", THREADS, "--scratch", SCRATCH])
-    return float(re.search(r": ([0-9.]+) Mvoxel/s", text)[1])
+    """Returns (written Mvoxel/s, whole-process wall seconds) of `tessera bench copy`."""
+    text, wall, _ = run([BIN, "bench", "copy", *inputs, "--threads", THREADS, "--scratch", SCRATCH])
+    return float(re.search(r": ([0-9.]+) Mvoxel/s", text)[1]), wall
 
 
 def dask(inputs):
@@ -114,11 +115,13 @@ def case(name, inputs, with_dask=True, with_copy=False, extra=()):
         row.update(dask_s=[x["seconds"] for x in d], dask_wall=[x["wall_s"] for x in d],
                    dask_read=[x["read_seconds"] for x in d], dask_rss=max(x["rss"] for x in d))
     if with_copy:
-        pairs = []
+        pairs, copy_walls = [], []
         for _ in range(REPEAT):
             f = fuse(inputs, ("--pyramid", "1"))
-            pairs.append((f["mvoxel_s"], copy_limit(inputs)))
-        row.update(copy_pairs=pairs)
+            speed, wall = copy_limit(inputs)
+            pairs.append((f["mvoxel_s"], speed))
+            copy_walls.append(wall)
+        row.update(copy_pairs=pairs, copy_wall=copy_walls)
     return row
 
 
@@ -167,6 +170,12 @@ def main():
                   f"Mvoxel/s, copy limit {statistics.median(c for _, c in r['copy_pairs']):.1f} Mvoxel/s; "
                   f"share median {statistics.median(shares):.2f} (min {min(shares):.2f}, max {max(shares):.2f}, "
                   f"{len(shares)} pairs)")
+            # The copy as a whole process (start-up, reading and decoding every view, encoding and
+            # writing it, no resampling, no pyramid): how far from DaskFusion a job could get with
+            # these codecs at all.
+            if "dask_s" in r:
+                print(f"{r['case']}: the copy limit as a whole process {mm(r['copy_wall'])} s; DaskFusion "
+                      f"in-process / copy {min(r['dask_s']) / min(r['copy_wall']):.1f}× (minima)")
     bdv_row = next((r for r in rows if r["case"] == "3x3-bdv-4x32"), None)
     gz_row = next((r for r in rows if r["case"] == "3x3-gzip"), None)
     if bdv_row and gz_row:

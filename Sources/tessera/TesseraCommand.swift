@@ -48,6 +48,7 @@ extension TesseraCommand {
   /// (``FailureKind``). Argument-parsing errors, help and version keep ArgumentParser's handling
   /// (usage text, status 64 or 0).
   static func main() async {
+    raiseOpenFileLimit()
     do {
       var command = try parseAsRoot()
       if var async = command as? AsyncParsableCommand {
@@ -66,4 +67,17 @@ extension TesseraCommand {
       Foundation.exit(kind.rawValue)
     }
   }
+}
+
+/// Raises this process's soft limit on open files to its hard limit. Every tile file stays open
+/// for reading (one descriptor each) and output chunks are written meanwhile, so an acquisition
+/// of a thousand tile files would exceed Linux's usual soft limit of 1024, which exists for old
+/// `select` users, not as a policy; the hard limit is the administrator's.
+func raiseOpenFileLimit() {
+  var limit = rlimit()
+  guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+  // An unlimited hard limit is not a value the kernel takes for open files (it caps them at
+  // fs.nr_open, 2²⁰ by default).
+  limit.rlim_cur = limit.rlim_max == rlim_t.max ? 1 << 20 : limit.rlim_max
+  _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
 }

@@ -76,3 +76,52 @@ def test_bad_positions_fail_with_one_line(tmp_path, run_tessera):
     assert len(lines) == 1 and "bad.h5" in lines[0] and "NaN" in lines[0]
     r = run_tessera("info", tmp_path / "missing.json", check=False)
     assert r.returncode != 0 and "missing.json" in r.stderr and "no such file" in r.stderr
+
+
+def test_many_tile_files_under_a_low_open_file_limit(tmp_path, tessera_bin):
+    """300 tile files (h5py, gzip chunks, positions as attributes, and the same through a manifest)
+    fuse exactly with the soft limit on open files at 64: tessera raises it to the hard limit, and
+    gives HDF5's handles on each file back once its views are made (HDF5 holds half a MiB per open
+    file)."""
+    import resource
+    import subprocess
+
+    import zarr
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 400:
+        import pytest
+        pytest.skip(f"the hard limit on open files is {hard}")
+    rng = np.random.default_rng(11)
+    rows, cols, n = 15, 20, 8
+    mosaic = rng.integers(0, 65536, size=(rows * n, cols * n), dtype=np.uint16)
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    entries = []
+    for i in range(rows):
+        for j in range(cols):
+            name = f"tile_{i:02d}_{j:02d}.h5"
+            with h5py.File(tiles / name, "w") as f:
+                d = f.create_dataset("img", data=mosaic[i * n:(i + 1) * n, j * n:(j + 1) * n], chunks=(4, 8),
+                                     compression="gzip")
+                d.attrs["position_um"] = [i * n * 0.5, j * n * 0.5]
+                d.attrs["voxel_size_um"] = [0.5, 0.5]
+                d.attrs["tile"] = i * cols + j
+            entries.append({"file": name, "dataset": "img", "tile": i * cols + j,
+                            "position_um": [i * n * 0.5, j * n * 0.5]})
+    (tiles / "m.json").write_text(json.dumps({"tessera_manifest": 1, "voxel_size_um": [0.5, 0.5], "tiles": entries}))
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
+
+    for inputs, out in [(sorted(tiles.glob("*.h5")), tmp_path / "a.zarr"), ([tiles / "m.json"], tmp_path / "m.zarr")]:
+        r = subprocess.run([str(tessera_bin), "fuse", *map(str, inputs), "-o", str(out), "--quiet"],
+                           capture_output=True, text=True, preexec_fn=low_limit)
+        assert r.returncode == 0, r.stderr
+        # Abutting tiles at whole-voxel positions, no overlap: the fused image is the mosaic.
+        np.testing.assert_array_equal(zarr.open(str(out / "0"), mode="r")[0], mosaic)  # (c, y, x)
+    # A hard limit below the tile count: a clear error naming the file and the fix, exit 74 (I/O).
+    r = subprocess.run([str(tessera_bin), "info", *map(str, sorted(tiles.glob("*.h5")))], capture_output=True,
+                       text=True, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (32, 32)))
+    assert r.returncode == 74
+    assert "too many open files" in r.stderr and "ulimit -n" in r.stderr and ".h5" in r.stderr, r.stderr

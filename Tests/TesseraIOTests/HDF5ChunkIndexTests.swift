@@ -139,6 +139,48 @@ import Testing
     }
   }
 
+  /// A read-only file whose datasets Tessera reads itself gives HDF5's handles back, and reads
+  /// the same afterwards (by its chunk index, or contiguous); a dataset that needs HDF5 (a 1.10
+  /// fixed-array index) keeps them. Anything later asked of HDF5 reopens the file.
+  @Test func releasedHandlesReadTheSameAndReopen() throws {
+    let dir = TemporaryDirectory()
+    let v = Self.volume([10, 30, 40], seed: 4)
+    var expected = v
+    expected[[4, 16, 24]] = 4242
+    let b = Box(lower: [3, 10, 20], upper: [9, 27, 35])
+    for (name, low, high, indexed) in [
+      ("v18.h5", H5F_LIBVER_V18, H5F_LIBVER_V18, true), ("v110.h5", H5F_LIBVER_V110, H5F_LIBVER_V110, false),
+    ] {
+      Self.writeWithCAPI(path: dir.path(name), low: low, high: high, v: v)
+      let f = try HDF5File(path: dir.path(name))
+      let d = try f.dataset("x")
+      #expect(f.releaseHandles(keeping: [d]) == indexed, "\(name)")
+      #expect(f.holdsHandle == !indexed, "\(name)")
+      #expect(try d.readBlock(d.bounds).converted(to: UInt16.self) == expected, "\(name)")
+      #expect(f.holdsHandle == !indexed, "\(name): reading by the index needs no HDF5")
+      // H5Dread and the attributes reopen what was released.
+      #expect(try d.read(b, as: UInt16.self) == expected.extracting(b), "\(name)")
+      #expect(f.holdsHandle)
+      #expect(f.attributeNames(of: "x").isEmpty)
+    }
+    // Contiguous: read with pread, released too; a file open for writing never is.
+    let plain = dir.path("contiguous.h5")
+    do {
+      let w = try HDF5File(path: plain, mode: .create)
+      let d = try w.createDataset("img", elementType: .uint16, shape: v.shape)
+      try d.write(v)
+      #expect(!w.releaseHandles(keeping: [d]))
+    }
+    let f = try HDF5File(path: plain)
+    let d = try f.dataset("img")
+    #expect(f.releaseHandles(keeping: [d]))
+    #expect(try d.readBlock(b).converted(to: UInt16.self) == v.extracting(b))
+    #expect(!f.holdsHandle)
+    // A dataset of another file is not this file's to release.
+    let other = try HDF5File(path: dir.path("v18.h5"))
+    #expect(!other.releaseHandles(keeping: [d]))
+  }
+
   /// Many threads reading a freshly opened dataset at once: one builds the index, the others wait
   /// for it, and every read is exact.
   @Test func concurrentFirstReadsShareOneIndex() throws {

@@ -30,8 +30,10 @@ public enum HDF5TileFiles {
           "no dataset carries a position_um attribute; add position_um and voxel_size_um attributes, "
             + "or describe the tiles in a JSON manifest (see README)")
       }
+      var opened: [HDF5Dataset] = []
       for (k, name) in positioned.enumerated() {
         let d = try file.dataset(name)
+        opened.append(d)
         let element = "dataset \(name)"
         let stageAxes = file.stringAttribute("stage_axes", of: name).map {
           $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
@@ -58,6 +60,9 @@ public enum HDF5TileFiles {
             shape: d.shape, voxelSize: geometry.voxelSize, viewToWorld: geometry.viewToWorld,
             reader: HDF5ViewReader(levels: [d], elementType: d.elementType)))
       }
+      // HDF5 holds half a MiB per open file: given back once the file's views are made, when
+      // Tessera reads them itself.
+      file.releaseHandles(keeping: opened)
     }
     try checkSameRank(views, first)
     let ids = views.map { ViewKey(tile: $0.tile, channel: $0.channel, timepoint: $0.id.timepoint) }

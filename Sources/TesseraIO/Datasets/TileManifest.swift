@@ -76,11 +76,16 @@ public enum TileManifest {
     let directory = (path as NSString).deletingLastPathComponent
     var files = FileCache()
     var views: [View] = []
+    let filePaths = doc.tiles.map { entry in
+      entry.file.hasPrefix("/")
+        ? entry.file : ((directory.isEmpty ? "." : directory) as NSString).appendingPathComponent(entry.file)
+    }
+    // Each file's HDF5 handles are given back after its last entry (``FileCache/finish(_:)``).
+    var lastEntry: [String: Int] = [:]
+    for (i, filePath) in filePaths.enumerated() { lastEntry[filePath] = i }
     for (i, entry) in doc.tiles.enumerated() {
       let element = "tiles[\(i)] (\(entry.file):\(entry.dataset))"
-      let filePath =
-        entry.file.hasPrefix("/")
-        ? entry.file : ((directory.isEmpty ? "." : directory) as NSString).appendingPathComponent(entry.file)
+      let filePath = filePaths[i]
       guard FileManager.default.fileExists(atPath: filePath) else {
         throw DatasetError(path: path, element: element, "file \(filePath) does not exist")
       }
@@ -90,7 +95,7 @@ public enum TileManifest {
           path: filePath, element: entry.dataset,
           "no such dataset (named by \(path) \(element)); list them with h5ls -r")
       }
-      let d = try file.dataset(entry.dataset)
+      let d = try files.dataset(entry.dataset, in: filePath)
       let geometry = try TileGeometry(
         rank: d.rank, position: entry.position_um, voxelSize: entry.voxel_size_um ?? doc.voxel_size_um,
         stageAxes: entry.stage_axes ?? doc.stage_axes, affine: entry.affine, path: path, element: element)
@@ -100,6 +105,7 @@ public enum TileManifest {
           tile: entry.tile ?? i, channel: entry.channel ?? 0, elementType: d.elementType, shape: d.shape,
           voxelSize: geometry.voxelSize, viewToWorld: geometry.viewToWorld,
           reader: HDF5ViewReader(levels: [d], elementType: d.elementType)))
+      if lastEntry[filePath] == i { files.finish(filePath) }
     }
     try checkSameRank(views, path)
     return Dataset(path: path, format: name, views: views)
@@ -276,15 +282,32 @@ struct TileGeometry {
   }
 }
 
-/// Opens each HDF5 file once.
+/// Opens each HDF5 file, and each dataset in it, once (many tiles may name the same dataset).
 struct FileCache {
   private var files: [String: HDF5File] = [:]
+  private var datasets: [String: [String: HDF5Dataset]] = [:]
 
   mutating func open(_ path: String) throws -> HDF5File {
     if let f = files[path] { return f }
     let f = try HDF5File(path: path)
     files[path] = f
     return f
+  }
+
+  /// Dataset `name` of the file at `path` (opened with ``open(_:)``).
+  mutating func dataset(_ name: String, in path: String) throws -> HDF5Dataset {
+    if let d = datasets[path]?[name] { return d }
+    let d = try open(path).dataset(name)
+    datasets[path, default: [:]][name] = d
+    return d
+  }
+
+  /// No more datasets will be opened in the file at `path`: HDF5's handles on it are given back
+  /// if Tessera reads its datasets itself (``HDF5File/releaseHandles(keeping:)``), and the cache
+  /// forgets it (the views keep what they read from).
+  mutating func finish(_ path: String) {
+    guard let file = files.removeValue(forKey: path) else { return }
+    file.releaseHandles(keeping: Array((datasets.removeValue(forKey: path) ?? [:]).values))
   }
 }
 

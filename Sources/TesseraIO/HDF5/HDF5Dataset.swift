@@ -28,7 +28,17 @@ public final class HDF5Dataset: @unchecked Sendable {
   public let chunkShape: [Int]?
   /// The filter pipeline, in the order filters are applied when writing.
   public let filters: [HDF5Filter]
-  let id: hid_t
+  /// HDF5's handle, or -1 while released (``HDF5File/releaseHandles(keeping:)``); read and changed
+  /// only under the HDF5 lock.
+  private var handle: hid_t
+
+  /// HDF5's handle, reopened if it was released (under the HDF5 lock, which is recursive).
+  var id: hid_t {
+    HDF5Library.withLock {
+      if handle < 0 { handle = H5Dopen2(file.id, name, hid_t(H5P_DEFAULT)) }
+      return handle
+    }
+  }
 
   init(file: HDF5File, name: String) throws(HDF5Error) {
     self.file = file
@@ -112,7 +122,7 @@ public final class HDF5Dataset: @unchecked Sendable {
     guard info.id >= 0 else {
       throw HDF5Error(path: file.path, object: name, message: "cannot open dataset (is it a group?)")
     }
-    self.id = info.id
+    self.handle = info.id
     if let failure = info.failure {
       HDF5Library.withLock { _ = H5Dclose(info.id) }
       throw HDF5Error(path: file.path, object: name, message: "\(failure); the file is damaged")
@@ -199,7 +209,21 @@ public final class HDF5Dataset: @unchecked Sendable {
     HDF5Library.withLock { filters.map(\.id).filter { H5Zfilter_avail(H5Z_filter_t($0)) <= 0 } }
   }
 
-  deinit { HDF5Library.withLock { _ = H5Dclose(id) } }
+  deinit { HDF5Library.withLock { if handle >= 0 { _ = H5Dclose(handle) } } }
+
+  /// Whether reads never need HDF5: contiguous storage read with `pread`, or chunks Tessera
+  /// decodes itself located by its own chunk index (read now if it was not yet).
+  func readsWithoutHDF5() -> Bool {
+    if contiguousOffset != nil { return true }
+    guard decodesChunksItself, unavailableFilters.isEmpty, let descriptor = file.readDescriptor() else { return false }
+    return chunkIndex(descriptor: descriptor) != nil
+  }
+
+  /// Closes HDF5's handle (call under the HDF5 lock); ``id`` reopens it.
+  func releaseHandle() {
+    if handle >= 0 { _ = H5Dclose(handle) }
+    handle = -1
+  }
 
   /// Number of axes.
   public var rank: Int { shape.count }

@@ -5,11 +5,23 @@ import TesseraCore
 /// An open HDF5 file. Closed when the last reference goes away.
 ///
 /// All methods take the HDF5 lock (``HDF5Library``); the handle is only used under it, which is
-/// what makes the `@unchecked Sendable` sound.
+/// what makes the `@unchecked Sendable` sound. A read-only file whose datasets Tessera reads
+/// itself can give its HDF5 handle back (``releaseHandles(keeping:)``) and reopens it if HDF5 is
+/// asked anything again.
 public final class HDF5File: @unchecked Sendable {
   /// The path the file was opened with.
   public let path: String
-  let id: hid_t
+  /// HDF5's handle, or -1 while released; read and changed only under the HDF5 lock.
+  private var handle: hid_t
+
+  /// HDF5's handle, reopened (read-only) if it was released. Taken under the HDF5 lock (which is
+  /// recursive, so callers already holding it may use it).
+  var id: hid_t {
+    HDF5Library.withLock {
+      if handle < 0 { handle = H5Fopen(path, chdf5_F_ACC_RDONLY(), hid_t(H5P_DEFAULT)) }
+      return handle
+    }
+  }
 
   /// How to open a file.
   public enum Mode: Sendable {
@@ -44,14 +56,50 @@ public final class HDF5File: @unchecked Sendable {
     guard id >= 0 else {
       switch mode {
       case .readOnly, .readWrite:
-        throw HDF5Error(path: path, message: "cannot open as HDF5 (not an HDF5 file, or not readable)")
+        // HDF5 does not say why; the system does, if the file cannot be opened at all.
+        let fd = Glibc.open(path, (mode == .readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC)
+        let code = errno
+        if fd >= 0 { close(fd) }
+        if fd < 0, code == EMFILE || code == ENFILE {
+          var limit = rlimit()
+          getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+          throw HDF5Error(
+            path: path,
+            message: "cannot open: too many open files (this process may have \(limit.rlim_cur)); "
+              + "raise the limit with ulimit -n, or combine the tiles into fewer files (a BigDataViewer project)",
+            kind: .io)
+        }
+        if fd < 0 {
+          throw HDF5Error(path: path, message: "cannot open: \(String(cString: strerror(code)))", kind: .io)
+        }
+        throw HDF5Error(path: path, message: "cannot open as HDF5 (not an HDF5 file, or damaged)")
       case .truncate, .create:
         throw HDF5Error(
           path: path, message: "cannot create the HDF5 file (check the directory exists and is writable)", kind: .io)
       }
     }
-    self.id = id
+    self.handle = id
     self.readOnly = mode == .readOnly
+  }
+
+  /// Whether HDF5's handle is open (false after ``releaseHandles(keeping:)``, until reopened).
+  var holdsHandle: Bool { HDF5Library.withLock { handle >= 0 } }
+
+  /// Closes HDF5's handles on this read-only file and on `datasets` (all of the file's datasets
+  /// that are open) when every one of them is read without HDF5 (contiguous, or chunked with its
+  /// chunk index read — it is read now), keeping Tessera's own read descriptor. HDF5 holds about
+  /// half a MiB per open file (its metadata cache), so an acquisition of thousands of tile files
+  /// would otherwise hold gigabytes just to stay open. Returns whether the handles were closed;
+  /// anything later asked of HDF5 reopens them.
+  @discardableResult
+  public func releaseHandles(keeping datasets: [HDF5Dataset]) -> Bool {
+    guard readOnly, datasets.allSatisfy({ $0.file === self && $0.readsWithoutHDF5() }) else { return false }
+    return HDF5Library.withLock {
+      for d in datasets { d.releaseHandle() }
+      if handle >= 0 { _ = H5Fclose(handle) }
+      handle = -1
+      return true
+    }
   }
 
   /// Whether the file was opened read-only (nothing in this process changes its raw data).
@@ -72,7 +120,7 @@ public final class HDF5File: @unchecked Sendable {
   }
 
   deinit {
-    HDF5Library.withLock { _ = H5Fclose(id) }
+    HDF5Library.withLock { if handle >= 0 { _ = H5Fclose(handle) } }
     if let fd = descriptor.withLock({ $0 }), fd >= 0 { close(fd) }
   }
 
