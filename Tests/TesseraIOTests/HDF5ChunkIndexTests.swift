@@ -70,6 +70,15 @@ import Testing
         #expect(fast == expected.extracting(b), "\(name) \(b)")
         if b.upper[2] <= 40 { #expect(fast == (try d.read(b, as: UInt16.self)), "\(name) \(b) vs H5Dread") }
       }
+      // Whole chunks stacked along z (the cache's blocks) inflate straight into place; next to
+      // them, stacks two chunks wide, unwritten chunks, and a partial last chunk along z.
+      for b in [
+        Box(lower: [0, 8, 16], upper: [12, 16, 24]), Box(lower: [4, 0, 0], upper: [8, 8, 8]),
+        Box(lower: [0, 8, 16], upper: [8, 16, 32]), Box(lower: [0, 0, 40], upper: [12, 8, 48]),
+        Box(lower: [8, 40, 32], upper: [13, 48, 40]),
+      ] {
+        #expect(try d.readBlock(b).converted(to: UInt16.self) == expected.extracting(b), "\(name) \(b)")
+      }
     }
   }
 

@@ -189,18 +189,21 @@ extension HDF5Dataset {
       let encoded = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 64)
       defer { encoded.deallocate() }
       try self.preadFully(descriptor, encoded.baseAddress!, count, start, what: "chunk data")
-      // A chunk that is exactly `box` (the cache reads one block per chunk) inflates straight into
-      // the output; others go through one scratch chunk and are copied in.
+      // A chunk whose voxels are one contiguous range of the output — `box` itself, or a slab of
+      // it spanning every axis but the first (the cache's blocks stack whole chunks along z) —
+      // inflates straight into place; others go through one scratch chunk and are copied in.
       var scratch: UnsafeMutableRawBufferPointer? = nil
       defer { scratch?.deallocate() }
+      let slab = box.shape.dropFirst().reduce(elementSize, *)
       for k in run.start..<run.end {
         let l = linearChunks[k]
         let from = Int(index.addresses[l]) - start
         let bytes = UnsafeRawBufferPointer(rebasing: encoded[from..<from + Int(index.sizes[l])])
         let cb = chunkBox(l)
-        if cb == box {
-          let whole = UnsafeMutableRawBufferPointer(start: destination.pointer, count: chunkBytes)
-          try self.decode(bytes, filterMask: index.masks[l], into: whole)
+        if box.contains(cb), (1..<rank).allSatisfy({ cb.lower[$0] == box.lower[$0] && cb.upper[$0] == box.upper[$0] }) {
+          let offset = (cb.lower[0] - box.lower[0]) * slab
+          let place = UnsafeMutableRawBufferPointer(start: destination.pointer + offset, count: chunkBytes)
+          try self.decode(bytes, filterMask: index.masks[l], into: place)
           continue
         }
         let decoded = scratch ?? UnsafeMutableRawBufferPointer.allocate(byteCount: chunkBytes, alignment: 64)
