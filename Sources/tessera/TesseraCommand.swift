@@ -72,12 +72,19 @@ extension TesseraCommand {
 /// Raises this process's soft limit on open files to its hard limit. Every tile file stays open
 /// for reading (one descriptor each) and output chunks are written meanwhile, so an acquisition
 /// of a thousand tile files would exceed Linux's usual soft limit of 1024, which exists for old
-/// `select` users, not as a policy; the hard limit is the administrator's.
+/// `select` users, not as a policy; the hard limit is the administrator's. Processes Tessera starts
+/// (the benchmark's children) inherit the raised limit.
 func raiseOpenFileLimit() {
   var limit = rlimit()
   guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
   // An unlimited hard limit is not a value the kernel takes for open files (it caps them at
   // fs.nr_open, 2²⁰ by default).
   limit.rlim_cur = limit.rlim_max == rlim_t.max ? 1 << 20 : limit.rlim_max
-  _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+  if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) != 0,
+    let text = try? String(contentsOfFile: "/proc/sys/fs/nr_open", encoding: .utf8),
+    let ceiling = rlim_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
+  {
+    limit.rlim_cur = min(limit.rlim_max, ceiling)  // the kernel's own cap
+    _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+  }
 }

@@ -1,8 +1,12 @@
 """Tessera reads plain HDF5 tiles written by h5py: positions as attributes, or through a JSON manifest."""
 import json
+import resource
+import subprocess
 
 import h5py
 import numpy as np
+import pytest
+import zarr
 
 
 def write_attribute_tiles(directory, rng):
@@ -80,17 +84,11 @@ def test_bad_positions_fail_with_one_line(tmp_path, run_tessera):
 
 def test_many_tile_files_under_a_low_open_file_limit(tmp_path, tessera_bin):
     """300 tile files (h5py, gzip chunks, positions as attributes, and the same through a manifest)
-    fuse exactly with the soft limit on open files at 64: tessera raises it to the hard limit, and
-    gives HDF5's handles on each file back once its views are made (HDF5 holds half a MiB per open
-    file)."""
-    import resource
-    import subprocess
-
-    import zarr
-
+    fuse exactly with the open-file limits at 64 (soft) and 400 (hard): tessera raises the soft
+    limit to the hard one, and gives HDF5's handles on each file back once its views are made (one
+    descriptor per file is left)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < 400:
-        import pytest
         pytest.skip(f"the hard limit on open files is {hard}")
     rng = np.random.default_rng(11)
     rows, cols, n = 15, 20, 8
@@ -112,7 +110,8 @@ def test_many_tile_files_under_a_low_open_file_limit(tmp_path, tessera_bin):
     (tiles / "m.json").write_text(json.dumps({"tessera_manifest": 1, "voxel_size_um": [0.5, 0.5], "tiles": entries}))
 
     def low_limit():
-        resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
+        # A hard limit of 400 too: without the handles given back, 300 files take about 600.
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 400))
 
     for inputs, out in [(sorted(tiles.glob("*.h5")), tmp_path / "a.zarr"), ([tiles / "m.json"], tmp_path / "m.zarr")]:
         r = subprocess.run([str(tessera_bin), "fuse", *map(str, inputs), "-o", str(out), "--quiet"],
@@ -124,4 +123,5 @@ def test_many_tile_files_under_a_low_open_file_limit(tmp_path, tessera_bin):
     r = subprocess.run([str(tessera_bin), "info", *map(str, sorted(tiles.glob("*.h5")))], capture_output=True,
                        text=True, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (32, 32)))
     assert r.returncode == 74
-    assert "too many open files" in r.stderr and "ulimit -n" in r.stderr and ".h5" in r.stderr, r.stderr
+    assert "too many open files (this process may have 32)" in r.stderr and "ulimit -Hn" in r.stderr, r.stderr
+    assert ".h5: " in r.stderr, r.stderr

@@ -66,6 +66,30 @@ import Testing
     }
   }
 
+  /// The integer path's edges: outputs past the input (0, as the float path leaves them), and
+  /// blocks of exactly 256 values, the most it sums (the count a power of two, so the Double path's
+  /// exact mean is the reference).
+  @Test func integerSumsAtTheirEdges() throws {
+    var rng = SplitMix64(seed: 7)
+    var bytes = VolumeBuffer<UInt8>(shape: [2, 5, 37])
+    for i in bytes.storage.indices { bytes.storage[i] = UInt8(truncatingIfNeeded: rng.next()) }
+    let input = AnyVolumeBuffer(bytes)
+    // One output beyond the input along x and along y (its rows lie outside: none to sum).
+    let beyond = Box(shape: [1, 4, 20])
+    let float = BlockMean.reduce(input, to: beyond, step: [2, 2, 2]).converted(to: UInt8.self)
+    #expect(
+      float == BlockMean.reduce(input, to: beyond, step: [2, 2, 2], accumulator: .double).converted(to: UInt8.self))
+    #expect(float[[0, 3, 5]] == 0 && float[[0, 1, 19]] == 0)
+    let tall = Self.sample([1, 129, 40], seed: 8)
+    for step in [[1, 128, 2]] {
+      let box = Box(shape: [1, 1, 20])
+      #expect(
+        BlockMean.reduce(AnyVolumeBuffer(tall), to: box, step: step).converted(to: UInt16.self)
+          == BlockMean.reduce(AnyVolumeBuffer(tall), to: box, step: step, accumulator: .double)
+          .converted(to: UInt16.self), "step \(step)")
+    }
+  }
+
   @Test func theSameBitsHoweverTheOutputIsCut() throws {
     let v = Self.sample([6, 50, 70], seed: 9)
     let box = Box(shape: [3, 25, 35])

@@ -164,7 +164,7 @@ import Testing
       let f = try HDF5File(path: dir.path(name))
       let d = try f.dataset("x")
       #expect(f.releaseHandles(keeping: [d]) == indexed, "\(name)")
-      #expect(f.holdsHandle == !indexed, "\(name)")
+      #expect(f.holdsHandle == !indexed && d.holdsHandle == !indexed, "\(name)")
       #expect(try d.readBlock(d.bounds).converted(to: UInt16.self) == expected, "\(name)")
       #expect(f.holdsHandle == !indexed, "\(name): reading by the index needs no HDF5")
       // H5Dread and the attributes reopen what was released.
@@ -185,9 +185,14 @@ import Testing
     #expect(f.releaseHandles(keeping: [d]))
     #expect(try d.readBlock(b).converted(to: UInt16.self) == v.extracting(b))
     #expect(!f.holdsHandle)
-    // A dataset of another file is not this file's to release.
+    // A dataset of another file is not this file's to release; nor is a file with a dataset open
+    // that it was not given (HDF5 would keep the file open for it).
     let other = try HDF5File(path: dir.path("v18.h5"))
     #expect(!other.releaseHandles(keeping: [d]))
+    let x = try other.dataset("x")
+    let y = try other.dataset("x")
+    #expect(!other.releaseHandles(keeping: [x]) && other.holdsHandle && x.holdsHandle)
+    #expect(other.releaseHandles(keeping: [x, y]) && !other.holdsHandle)
   }
 
   /// Many threads reading a freshly opened dataset at once: one builds the index, the others wait

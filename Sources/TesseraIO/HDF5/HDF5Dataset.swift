@@ -186,6 +186,8 @@ public final class HDF5Dataset: @unchecked Sendable {
       if case .unknown = state {
         let grid = try! ChunkGrid(shape: shape, chunkShape: chunkShape)  // valid by construction
         do throws(ChunkIndexUnavailable) {
+          // The facts hold the dataset's handle past this lock region: safe, as a dataset is only
+          // released once its index is ready, and the index is only built before that.
           let facts = HDF5Library.withLock {
             Result { () throws(ChunkIndexUnavailable) in try HDF5ChunkIndex.facts(of: id, file: file.id, rank: rank) }
           }
@@ -214,9 +216,23 @@ public final class HDF5Dataset: @unchecked Sendable {
   /// Whether reads never need HDF5: contiguous storage read with `pread`, or chunks Tessera
   /// decodes itself located by its own chunk index (read now if it was not yet).
   func readsWithoutHDF5() -> Bool {
+    // The descriptor is opened now in every case, so running out of descriptors shows at load.
+    guard let descriptor = file.readDescriptor() else { return false }
     if contiguousOffset != nil { return true }
-    guard decodesChunksItself, unavailableFilters.isEmpty, let descriptor = file.readDescriptor() else { return false }
+    guard decodesChunksItself, unavailableFilters.isEmpty else { return false }
     return chunkIndex(descriptor: descriptor) != nil
+  }
+
+  /// Whether HDF5's handle is open (under the HDF5 lock, which is recursive).
+  var holdsHandle: Bool { HDF5Library.withLock { handle >= 0 } }
+
+  /// HDF5's handle, or an error naming why the released file could not be reopened.
+  func openHandle() throws(HDF5Error) -> hid_t {
+    let (d, why) = HDF5Library.withLock { (id, file.reopenFailure) }
+    guard d >= 0 else {
+      throw HDF5Error(path: file.path, object: name, message: "cannot reopen the file: \(why)", kind: .io)
+    }
+    return d
   }
 
   /// Closes HDF5's handle (call under the HDF5 lock); ``id`` reopens it.
@@ -275,9 +291,10 @@ public final class HDF5Dataset: @unchecked Sendable {
     precondition(bytes.count == box.volume * memoryType.byteCount)
     try checkInside(box, "read")
     if box.isEmpty { return }
+    let d = try openHandle()
     let status = HDF5Library.withLock {
       withHyperslab(box) {
-        H5Dread(id, HDF5Types.nativeType(memoryType), $0, $1, hid_t(H5P_DEFAULT), bytes.baseAddress)
+        H5Dread(d, HDF5Types.nativeType(memoryType), $0, $1, hid_t(H5P_DEFAULT), bytes.baseAddress)
       }
     }
     guard status >= 0 else {

@@ -14,14 +14,25 @@ public final class HDF5File: @unchecked Sendable {
   /// HDF5's handle, or -1 while released; read and changed only under the HDF5 lock.
   private var handle: hid_t
 
-  /// HDF5's handle, reopened (read-only) if it was released. Taken under the HDF5 lock (which is
-  /// recursive, so callers already holding it may use it).
+  /// HDF5's handle, reopened (read-only) if it was released; negative if reopening failed
+  /// (``reopenFailure`` says why). Taken under the HDF5 lock (which is recursive, so callers
+  /// already holding it may use it). The file is reopened by its path, so the datasets' chunk
+  /// indexes and Tessera's descriptor describe the file as it was when first opened: input files
+  /// must not be replaced while a job reads them.
   var id: hid_t {
     HDF5Library.withLock {
-      if handle < 0 { handle = H5Fopen(path, chdf5_F_ACC_RDONLY(), hid_t(H5P_DEFAULT)) }
+      if handle < 0 {
+        handle = H5Fopen(path, chdf5_F_ACC_RDONLY(), hid_t(H5P_DEFAULT))
+        if handle < 0 {
+          reopenFailure = Self.openFailure(path, readOnly: true)?.message ?? "HDF5 refused it\(HDF5Library.reason)"
+        }
+      }
       return handle
     }
   }
+
+  /// Why the last reopen of a released handle failed (under the HDF5 lock).
+  private(set) var reopenFailure = ""
 
   /// How to open a file.
   public enum Mode: Sendable {
@@ -56,23 +67,9 @@ public final class HDF5File: @unchecked Sendable {
     guard id >= 0 else {
       switch mode {
       case .readOnly, .readWrite:
-        // HDF5 does not say why; the system does, if the file cannot be opened at all.
-        let fd = Glibc.open(path, (mode == .readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC)
-        let code = errno
-        if fd >= 0 { close(fd) }
-        if fd < 0, code == EMFILE || code == ENFILE {
-          var limit = rlimit()
-          getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-          throw HDF5Error(
-            path: path,
-            message: "cannot open: too many open files (this process may have \(limit.rlim_cur)); "
-              + "raise the limit with ulimit -n, or combine the tiles into fewer files (a BigDataViewer project)",
-            kind: .io)
-        }
-        if fd < 0 {
-          throw HDF5Error(path: path, message: "cannot open: \(String(cString: strerror(code)))", kind: .io)
-        }
-        throw HDF5Error(path: path, message: "cannot open as HDF5 (not an HDF5 file, or damaged)")
+        let reason = HDF5Library.withLock { HDF5Library.reason }
+        if let failure = Self.openFailure(path, readOnly: mode == .readOnly) { throw failure }
+        throw HDF5Error(path: path, message: "cannot open as HDF5 (not an HDF5 file, or damaged\(reason))")
       case .truncate, .create:
         throw HDF5Error(
           path: path, message: "cannot create the HDF5 file (check the directory exists and is writable)", kind: .io)
@@ -80,6 +77,37 @@ public final class HDF5File: @unchecked Sendable {
     }
     self.handle = id
     self.readOnly = mode == .readOnly
+  }
+
+  /// Why the system cannot open `path` at all (HDF5 does not say), or nil if it can: too many open
+  /// files, for this process or for the system, with what to do; or the system's reason.
+  static func openFailure(_ path: String, readOnly: Bool) -> HDF5Error? {
+    let fd = Glibc.open(path, (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC)
+    let code = errno
+    if fd >= 0 {
+      close(fd)
+      return nil
+    }
+    switch code {
+    case EMFILE:
+      var limit = rlimit()
+      getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+      let count = limit.rlim_cur == rlim_t.max ? "unlimited" : "\(limit.rlim_cur)"
+      let raise =
+        limit.rlim_cur < limit.rlim_max
+        ? "raise the limit with ulimit -n \(limit.rlim_max == rlim_t.max ? "unlimited" : "\(limit.rlim_max)")"
+        : "raise the hard limit (ulimit -Hn as root, limits.conf, or systemd's LimitNOFILE)"
+      return HDF5Error(
+        path: path,
+        message: "cannot open: too many open files (this process may have \(count)); \(raise), "
+          + "or combine the tiles into fewer files (a BigDataViewer project)", kind: .io)
+    case ENFILE:
+      return HDF5Error(
+        path: path, message: "cannot open: the system's table of open files is full; raise fs.file-max, or retry",
+        kind: .io)
+    default:
+      return HDF5Error(path: path, message: "cannot open: \(String(cString: strerror(code)))", kind: .io)
+    }
   }
 
   /// Whether HDF5's handle is open (false after ``releaseHandles(keeping:)``, until reopened).
@@ -95,6 +123,11 @@ public final class HDF5File: @unchecked Sendable {
   public func releaseHandles(keeping datasets: [HDF5Dataset]) -> Bool {
     guard readOnly, datasets.allSatisfy({ $0.file === self && $0.readsWithoutHDF5() }) else { return false }
     return HDF5Library.withLock {
+      // Every object HDF5 has open in the file must be one of `datasets`: another would keep the
+      // file (and its cache) open inside HDF5 after the close below, and nothing would be saved.
+      let objects = H5Fget_obj_count(
+        handle, UInt32(H5F_OBJ_DATASET | H5F_OBJ_GROUP | H5F_OBJ_DATATYPE | H5F_OBJ_ATTR | H5F_OBJ_LOCAL))
+      guard handle >= 0, objects == datasets.filter({ $0.holdsHandle }).count else { return false }
       for d in datasets { d.releaseHandle() }
       if handle >= 0 { _ = H5Fclose(handle) }
       handle = -1

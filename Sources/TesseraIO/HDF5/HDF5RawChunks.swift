@@ -30,6 +30,7 @@ extension HDF5Dataset {
     var coords = offset.map { hsize_t($0) }
     var mask: UInt32 = 0
     var size: hsize_t = 0
+    let id = try openHandle()
     let sized = HDF5Library.withLock { H5Dget_chunk_storage_size(id, &coords, &size) }
     if sized < 0 || size == 0 {
       var address: haddr_t = 0
