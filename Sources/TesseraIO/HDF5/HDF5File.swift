@@ -24,7 +24,8 @@ public final class HDF5File: @unchecked Sendable {
       if handle < 0 {
         handle = H5Fopen(path, chdf5_F_ACC_RDONLY(), hid_t(H5P_DEFAULT))
         if handle < 0 {
-          reopenFailure = Self.openFailure(path, readOnly: true)?.message ?? "HDF5 refused it\(HDF5Library.reason)"
+          let reason = HDF5Library.reason  // before any other HDF5 call clears it
+          reopenFailure = Self.openFailure(path, readOnly: true)?.message ?? "HDF5 refused it\(reason)"
         }
       }
       return handle
@@ -56,18 +57,20 @@ public final class HDF5File: @unchecked Sendable {
         throw HDF5Error(path: path, message: "no such file; check the path")
       }
     }
-    let id: hid_t = HDF5Library.withLock {
-      switch mode {
-      case .readOnly: H5Fopen(path, chdf5_F_ACC_RDONLY(), hid_t(H5P_DEFAULT))
-      case .readWrite: H5Fopen(path, chdf5_F_ACC_RDWR(), hid_t(H5P_DEFAULT))
-      case .truncate: H5Fcreate(path, chdf5_F_ACC_TRUNC(), hid_t(H5P_DEFAULT), hid_t(H5P_DEFAULT))
-      case .create: H5Fcreate(path, chdf5_F_ACC_EXCL(), hid_t(H5P_DEFAULT), hid_t(H5P_DEFAULT))
-      }
+    // HDF5's reason for a failure is read in the same lock region: its next call clears it.
+    let (id, reason): (hid_t, String) = HDF5Library.withLock {
+      let id =
+        switch mode {
+        case .readOnly: H5Fopen(path, chdf5_F_ACC_RDONLY(), hid_t(H5P_DEFAULT))
+        case .readWrite: H5Fopen(path, chdf5_F_ACC_RDWR(), hid_t(H5P_DEFAULT))
+        case .truncate: H5Fcreate(path, chdf5_F_ACC_TRUNC(), hid_t(H5P_DEFAULT), hid_t(H5P_DEFAULT))
+        case .create: H5Fcreate(path, chdf5_F_ACC_EXCL(), hid_t(H5P_DEFAULT), hid_t(H5P_DEFAULT))
+        }
+      return (id, id < 0 ? HDF5Library.reason : "")
     }
     guard id >= 0 else {
       switch mode {
       case .readOnly, .readWrite:
-        let reason = HDF5Library.withLock { HDF5Library.reason }
         if let failure = Self.openFailure(path, readOnly: mode == .readOnly) { throw failure }
         throw HDF5Error(path: path, message: "cannot open as HDF5 (not an HDF5 file, or damaged\(reason))")
       case .truncate, .create:
