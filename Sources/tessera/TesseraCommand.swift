@@ -77,14 +77,7 @@ extension TesseraCommand {
 func raiseOpenFileLimit() {
   var limit = rlimit()
   guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
-  // An unlimited hard limit is not a value the kernel takes for open files (it caps them at
-  // fs.nr_open, 2²⁰ by default).
-  limit.rlim_cur = limit.rlim_max == rlim_t.max ? 1 << 20 : limit.rlim_max
-  if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) != 0,
-    let text = try? String(contentsOfFile: "/proc/sys/fs/nr_open", encoding: .utf8),
-    let ceiling = rlim_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
-  {
-    limit.rlim_cur = min(limit.rlim_max, ceiling)  // the kernel's own cap
-    _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-  }
+  // Linux keeps the hard limit at or below fs.nr_open, so a soft limit equal to it is accepted.
+  limit.rlim_cur = limit.rlim_max
+  _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
 }

@@ -193,6 +193,17 @@ import Testing
     let y = try other.dataset("x")
     #expect(!other.releaseHandles(keeping: [x]) && other.holdsHandle && x.holdsHandle)
     #expect(other.releaseHandles(keeping: [x, y]) && !other.holdsHandle)
+    // A released file that is gone: reading by the index goes on (the descriptor is open); asking
+    // HDF5 is a clear error naming why.
+    Self.writeWithCAPI(path: dir.path("gone.h5"), low: H5F_LIBVER_EARLIEST, high: H5F_LIBVER_V18, v: v)
+    let g = try HDF5File(path: dir.path("gone.h5"))
+    let gd = try g.dataset("x")
+    #expect(g.releaseHandles(keeping: [gd]))
+    try FileManager.default.removeItem(atPath: dir.path("gone.h5"))
+    #expect(try gd.readBlock(b).converted(to: UInt16.self) == expected.extracting(b))
+    let error = try #require(throws: HDF5Error.self) { try gd.read(b, as: UInt16.self) }
+    #expect(error.description.contains("cannot be reopened") && error.description.contains("No such file"), "\(error)")
+    #expect(error.kind == .io)
   }
 
   /// Many threads reading a freshly opened dataset at once: one builds the index, the others wait

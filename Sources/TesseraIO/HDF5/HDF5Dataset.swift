@@ -35,10 +35,18 @@ public final class HDF5Dataset: @unchecked Sendable {
   /// HDF5's handle, reopened if it was released (under the HDF5 lock, which is recursive).
   var id: hid_t {
     HDF5Library.withLock {
-      if handle < 0 { handle = H5Dopen2(file.id, name, hid_t(H5P_DEFAULT)) }
+      if handle < 0 {
+        let f = file.id
+        handle = f < 0 ? -1 : H5Dopen2(f, name, hid_t(H5P_DEFAULT))
+        reopenFailure =
+          handle >= 0 ? "" : f < 0 ? file.reopenFailure : "HDF5 cannot open the dataset\(HDF5Library.reason)"
+      }
       return handle
     }
   }
+
+  /// Why the last reopen of a released handle failed, empty if it did not (under the HDF5 lock).
+  private var reopenFailure = ""
 
   init(file: HDF5File, name: String) throws(HDF5Error) {
     self.file = file
@@ -216,7 +224,7 @@ public final class HDF5Dataset: @unchecked Sendable {
   /// Whether reads never need HDF5: contiguous storage read with `pread`, or chunks Tessera
   /// decodes itself located by its own chunk index (read now if it was not yet).
   func readsWithoutHDF5() -> Bool {
-    // The descriptor is opened now in every case, so running out of descriptors shows at load.
+    // The descriptor is opened now in every case, so a file without one keeps HDF5's handles.
     guard let descriptor = file.readDescriptor() else { return false }
     if contiguousOffset != nil { return true }
     guard decodesChunksItself, unavailableFilters.isEmpty else { return false }
@@ -226,11 +234,13 @@ public final class HDF5Dataset: @unchecked Sendable {
   /// Whether HDF5's handle is open (under the HDF5 lock, which is recursive).
   var holdsHandle: Bool { HDF5Library.withLock { handle >= 0 } }
 
-  /// HDF5's handle, or an error naming why the released file could not be reopened.
+  /// HDF5's handle, or an error naming why the released file could not be reopened (call under
+  /// the HDF5 lock, and use the handle within the same lock region).
   func openHandle() throws(HDF5Error) -> hid_t {
-    let (d, why) = HDF5Library.withLock { (id, file.reopenFailure) }
+    let d = id
     guard d >= 0 else {
-      throw HDF5Error(path: file.path, object: name, message: "cannot reopen the file: \(why)", kind: .io)
+      throw HDF5Error(
+        path: file.path, object: name, message: "the released file cannot be reopened (\(reopenFailure))", kind: .io)
     }
     return d
   }
@@ -291,14 +301,17 @@ public final class HDF5Dataset: @unchecked Sendable {
     precondition(bytes.count == box.volume * memoryType.byteCount)
     try checkInside(box, "read")
     if box.isEmpty { return }
-    let d = try openHandle()
-    let status = HDF5Library.withLock {
-      withHyperslab(box) {
-        H5Dread(d, HDF5Types.nativeType(memoryType), $0, $1, hid_t(H5P_DEFAULT), bytes.baseAddress)
+    // HDF5's reason is read right after H5Dread: closing the dataspaces clears it.
+    var detail: String?
+    let status = try HDF5Library.withLock { () throws(HDF5Error) in
+      let d = try openHandle()
+      return withHyperslab(box) {
+        let status = H5Dread(d, HDF5Types.nativeType(memoryType), $0, $1, hid_t(H5P_DEFAULT), bytes.baseAddress)
+        if status < 0 { detail = HDF5Library.lastErrorMessage() }
+        return status
       }
     }
     guard status >= 0 else {
-      let detail = HDF5Library.withLock { HDF5Library.lastErrorMessage() }
       throw HDF5Error(
         path: file.path, object: name,
         message: "read of \(box) failed" + (detail.map { " (\($0))" } ?? "")

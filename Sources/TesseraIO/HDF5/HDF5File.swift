@@ -23,16 +23,14 @@ public final class HDF5File: @unchecked Sendable {
     HDF5Library.withLock {
       if handle < 0 {
         handle = H5Fopen(path, chdf5_F_ACC_RDONLY(), hid_t(H5P_DEFAULT))
-        if handle < 0 {
-          let reason = HDF5Library.reason  // before any other HDF5 call clears it
-          reopenFailure = Self.openFailure(path, readOnly: true)?.message ?? "HDF5 refused it\(reason)"
-        }
+        let reason = handle < 0 ? HDF5Library.reason : ""  // before any other HDF5 call clears it
+        reopenFailure = handle >= 0 ? "" : Self.openFailure(path, readOnly: true)?.message ?? "HDF5 refused it\(reason)"
       }
       return handle
     }
   }
 
-  /// Why the last reopen of a released handle failed (under the HDF5 lock).
+  /// Why the last reopen of a released handle failed, empty if it did not (under the HDF5 lock).
   private(set) var reopenFailure = ""
 
   /// How to open a file.
@@ -93,16 +91,16 @@ public final class HDF5File: @unchecked Sendable {
     }
     switch code {
     case EMFILE:
+      // Linux's hard limit on open files is never unlimited (at most fs.nr_open).
       var limit = rlimit()
       getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-      let count = limit.rlim_cur == rlim_t.max ? "unlimited" : "\(limit.rlim_cur)"
       let raise =
         limit.rlim_cur < limit.rlim_max
-        ? "raise the limit with ulimit -n \(limit.rlim_max == rlim_t.max ? "unlimited" : "\(limit.rlim_max)")"
+        ? "raise the limit with ulimit -n \(limit.rlim_max)"
         : "raise the hard limit (ulimit -Hn as root, limits.conf, or systemd's LimitNOFILE)"
       return HDF5Error(
         path: path,
-        message: "cannot open: too many open files (this process may have \(count)); \(raise), "
+        message: "cannot open: too many open files (this process may have \(limit.rlim_cur)); \(raise), "
           + "or combine the tiles into fewer files (a BigDataViewer project)", kind: .io)
     case ENFILE:
       return HDF5Error(
@@ -126,11 +124,14 @@ public final class HDF5File: @unchecked Sendable {
   public func releaseHandles(keeping datasets: [HDF5Dataset]) -> Bool {
     guard readOnly, datasets.allSatisfy({ $0.file === self && $0.readsWithoutHDF5() }) else { return false }
     return HDF5Library.withLock {
-      // Every object HDF5 has open in the file must be one of `datasets`: another would keep the
-      // file (and its cache) open inside HDF5 after the close below, and nothing would be saved.
+      // Every object HDF5 has open through this handle must be one of `datasets`: another would
+      // keep the file (and its cache) open inside HDF5 after the close below, and nothing would be
+      // saved. (Objects opened through another HDF5File of the same path are not seen here; they
+      // keep HDF5's shared file open the same way.)
+      guard handle >= 0 else { return false }
       let objects = H5Fget_obj_count(
         handle, UInt32(H5F_OBJ_DATASET | H5F_OBJ_GROUP | H5F_OBJ_DATATYPE | H5F_OBJ_ATTR | H5F_OBJ_LOCAL))
-      guard handle >= 0, objects == datasets.filter({ $0.holdsHandle }).count else { return false }
+      guard objects == datasets.filter({ $0.holdsHandle }).count else { return false }
       for d in datasets { d.releaseHandle() }
       if handle >= 0 { _ = H5Fclose(handle) }
       handle = -1
@@ -145,11 +146,16 @@ public final class HDF5File: @unchecked Sendable {
   private let descriptor = Locked<Int32?>(nil)
 
   /// The read-only descriptor (see ``HDF5Dataset/contiguousOffset``), opened on first use; nil for
-  /// files open for writing, or if it cannot be opened (reads then go through HDF5).
+  /// files open for writing, or if it cannot be opened now (reads then go through HDF5; a later
+  /// call tries again, so a moment without free descriptors does not last the whole job).
   func readDescriptor() -> Int32? {
     guard readOnly else { return nil }
     let fd = descriptor.withLock { fd in
-      if fd == nil { fd = Glibc.open(path, O_RDONLY | O_CLOEXEC) }
+      if fd == nil {
+        let opened = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        if opened >= 0 { fd = opened }
+        return opened
+      }
       return fd!
     }
     return fd >= 0 ? fd : nil

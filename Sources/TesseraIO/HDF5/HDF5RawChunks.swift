@@ -30,7 +30,9 @@ extension HDF5Dataset {
     var coords = offset.map { hsize_t($0) }
     var mask: UInt32 = 0
     var size: hsize_t = 0
-    let id = try openHandle()
+    // The handle reopened if it was released (the calls below each take the lock again: a
+    // dataset is only released at load, before any chunk is read this way).
+    let id = try HDF5Library.withLock { () throws(HDF5Error) in try openHandle() }
     let sized = HDF5Library.withLock { H5Dget_chunk_storage_size(id, &coords, &size) }
     if sized < 0 || size == 0 {
       var address: haddr_t = 0
