@@ -23,8 +23,11 @@ public final class HDF5File: @unchecked Sendable {
     HDF5Library.withLock {
       if handle < 0 {
         handle = H5Fopen(path, chdf5_F_ACC_RDONLY(), hid_t(H5P_DEFAULT))
-        let reason = handle < 0 ? HDF5Library.reason : ""  // before any other HDF5 call clears it
-        reopenFailure = handle >= 0 ? "" : Self.openFailure(path, readOnly: true)?.message ?? "HDF5 refused it\(reason)"
+        reopenFailure = ""
+        if handle < 0 {
+          let reason = HDF5Library.reason  // before any other HDF5 call clears it
+          reopenFailure = Self.openFailure(path, readOnly: true)?.message ?? "HDF5 refused it\(reason)"
+        }
       }
       return handle
     }
@@ -107,7 +110,7 @@ public final class HDF5File: @unchecked Sendable {
         path: path, message: "cannot open: the system's table of open files is full; raise fs.file-max, or retry",
         kind: .io)
     default:
-      return HDF5Error(path: path, message: "cannot open: \(String(cString: strerror(code)))", kind: .io)
+      return HDF5Error(path: path, message: "cannot open: \(systemError(code))", kind: .io)
     }
   }
 
@@ -133,7 +136,7 @@ public final class HDF5File: @unchecked Sendable {
         handle, UInt32(H5F_OBJ_DATASET | H5F_OBJ_GROUP | H5F_OBJ_DATATYPE | H5F_OBJ_ATTR | H5F_OBJ_LOCAL))
       guard objects == datasets.filter({ $0.holdsHandle }).count else { return false }
       for d in datasets { d.releaseHandle() }
-      if handle >= 0 { _ = H5Fclose(handle) }
+      _ = H5Fclose(handle)
       handle = -1
       return true
     }
@@ -141,8 +144,8 @@ public final class HDF5File: @unchecked Sendable {
 
   /// Whether the file was opened read-only (nothing in this process changes its raw data).
   let readOnly: Bool
-  /// A plain POSIX descriptor for reading contiguous datasets without HDF5 (and its global
-  /// lock), opened on first use: nil until then, -1 if opening failed.
+  /// A plain POSIX descriptor for reading without HDF5 (and its global lock), opened on first
+  /// use: nil until it could be opened.
   private let descriptor = Locked<Int32?>(nil)
 
   /// The read-only descriptor (see ``HDF5Dataset/contiguousOffset``), opened on first use; nil for
@@ -150,20 +153,18 @@ public final class HDF5File: @unchecked Sendable {
   /// call tries again, so a moment without free descriptors does not last the whole job).
   func readDescriptor() -> Int32? {
     guard readOnly else { return nil }
-    let fd = descriptor.withLock { fd in
+    return descriptor.withLock { fd in
       if fd == nil {
         let opened = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         if opened >= 0 { fd = opened }
-        return opened
       }
-      return fd!
+      return fd
     }
-    return fd >= 0 ? fd : nil
   }
 
   deinit {
     HDF5Library.withLock { if handle >= 0 { _ = H5Fclose(handle) } }
-    if let fd = descriptor.withLock({ $0 }), fd >= 0 { close(fd) }
+    if let fd = descriptor.withLock({ $0 }) { close(fd) }
   }
 
   /// True if a link (dataset or group) exists at `name` (every intermediate group is checked).
